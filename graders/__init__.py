@@ -1,0 +1,1 @@
+"""The harness's built-in graders, registered through the `harness.graders` entry points."""

@@ -1,0 +1,278 @@
+"""The `harness` command line. User errors print one line and exit 2; bugs keep tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from harness._errors import UserError
+from harness._version import __version__
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Adversarial safety evaluation under controlled deployment configurations.",
+)
+list_app = typer.Typer(no_args_is_help=True, help="List installed components.")
+app.add_typer(list_app, name="list")
+
+ConfigArg = Annotated[Path, typer.Argument(help="experiment YAML file")]
+RunArg = Annotated[Path, typer.Argument(help="run directory (holds store.sqlite)")]
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_USER_ERROR) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the harness version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def validate(config: ConfigArg) -> None:
+    """Check a config and print the resolved plan, without sending anything."""
+    from harness.config import load_config, required_secrets
+    from harness.grading import GraderContext
+    from harness.runner import build_plan, prepare_graders
+
+    loaded = load_config(config)
+    plan = build_plan(loaded)
+    prepare_graders(loaded.spec.graders, GraderContext(loaded.base_dir), loaded.path)
+    required_secrets(loaded)
+    typer.echo(_describe_plan(plan))
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    force: Annotated[bool, typer.Option(help="accept a changed config; re-send what changed")] = False,
+    retry_errors: Annotated[bool, typer.Option(help="re-send attempts stored as ERROR")] = False,
+    output: Annotated[Path | None, typer.Option(help="run directory (default: config output)")] = None,
+    progress: Annotated[bool | None, typer.Option(help="progress bar (default: on a TTY)")] = None,
+    report: Annotated[bool, typer.Option(help="print the table at the end")] = True,
+) -> None:
+    """Run an experiment (resuming whatever a previous run left unfinished)."""
+    from harness.config import load_config
+    from harness.runner import RunOptions, run_experiment
+
+    loaded = load_config(config)
+    options = RunOptions(retry_errors=retry_errors,
+                         progress=sys.stderr.isatty() if progress is None else progress)
+    stop = asyncio.Event()
+
+    async def go() -> Any:
+        with _stop_on_signals(stop):
+            return await run_experiment(loaded, force=force, options=options, stop=stop,
+                                        output=output)
+
+    summary, run_dir = asyncio.run(go())
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(summary.statuses.items())) or "nothing"
+    typer.echo(
+        f"{run_dir}: {summary.planned} planned, {summary.already_done} already stored, "
+        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s", err=True,
+    )
+    if summary.interrupted:
+        typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+    if report:
+        _print_report(run_dir, None, "md")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@app.command()
+def report(
+    run_dir: RunArg,
+    fmt: Annotated[str, typer.Option("--format", help="md, csv or json")] = "md",
+    grader: Annotated[str | None, typer.Option(help="grader whose labels count (default: primary)")] = None,
+) -> None:
+    """Print the per-configuration table of a run."""
+    _print_report(run_dir, grader, _choice(fmt, ("md", "csv", "json"), "--format"))
+
+
+def _print_report(run_dir: Path, grader: str | None, fmt: str) -> None:
+    from harness.reporting import configuration_table, format_table, labelled_attempts
+    from harness.store import RunStore, read_manifest
+
+    with RunStore(run_dir) as store:
+        chosen = grader or _primary(run_dir, read_manifest(run_dir) or {})
+        table = configuration_table(labelled_attempts(store, chosen))
+    if fmt == "md":
+        typer.echo(f"grader: {chosen}; rates over valid attempts, 95% Wilson intervals; "
+                   "ASR and refusal on harmful items, over-refusal on benign items")
+    typer.echo(format_table(table, fmt))
+
+
+def _primary(run_dir: Path, manifest: dict[str, Any]) -> str:
+    primary = manifest.get("primary_grader")
+    if not primary:
+        raise UserError("this run has no grades yet", file=run_dir,
+                        fix="grade it first: harness grade RUN --grader refusal_keywords")
+    return str(primary)
+
+
+@app.command()
+def export(
+    run_dir: RunArg,
+    fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or parquet")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="output file (default: RUN/attempts.FORMAT)")] = None,
+) -> None:
+    """Write one row per attempt, with a label_<grader> column per grader."""
+    from harness.reporting import attempt_table, write_table
+    from harness.store import RunStore
+
+    chosen = _choice(fmt, ("csv", "jsonl", "parquet"), "--format")
+    target = out or run_dir / f"attempts.{chosen}"
+    with RunStore(run_dir) as store:
+        table = attempt_table(store)
+    write_table(table, target, chosen)  # type: ignore[arg-type]
+    typer.echo(f"wrote {len(table)} rows to {target}")
+
+
+@app.command("import")
+def import_(
+    source: Annotated[str, typer.Argument(help="CSV/JSONL/Parquet file, or hf:org/name")],
+    out: Annotated[Path, typer.Option(help="run directory to create")],
+    prompt: Annotated[str, typer.Option(help="prompt column")] = "prompt",
+    response: Annotated[str, typer.Option(help="completion column")] = "response",
+    id: Annotated[str | None, typer.Option("--id", help="item id column")] = None,
+    category: Annotated[str | None, typer.Option(help="category column")] = None,
+    harmful: Annotated[str | None, typer.Option(help="harmful flag column")] = None,
+    model: Annotated[str | None, typer.Option(help="model column")] = None,
+    configuration: Annotated[str | None, typer.Option(help="configuration column")] = None,
+    name: Annotated[str | None, typer.Option(help="name for the run (default: file stem)")] = None,
+    split: Annotated[str, typer.Option(help="split, for hf: datasets")] = "train",
+    subset: Annotated[str | None, typer.Option(help="subset, for hf: datasets")] = None,
+    benign: Annotated[bool, typer.Option(help="rows without a harmful column are benign")] = False,
+    force: Annotated[bool, typer.Option(help="overwrite a run made from other data")] = False,
+) -> None:
+    """Build a run store from existing completions, to grade, export and report them."""
+    from harness.ingest import ImportColumns, import_completions
+
+    columns = ImportColumns(prompt=prompt, response=response, id=id, category=category,
+                            harmful=harmful, model=model, configuration=configuration)
+    count = import_completions(source, out, columns, name=name, split=split, subset=subset,
+                               harmful_default=not benign, force=force)
+    typer.echo(f"imported {count} attempts into {out}")
+
+
+@app.command()
+def grade(
+    run_dir: RunArg,
+    grader: Annotated[list[str] | None, typer.Option(
+        help="grader (registry name or module:attr); default: the run's own graders")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        help="grader option as GRADER.key=value (value parsed as YAML)")] = None,
+    primary: Annotated[str | None, typer.Option(help="make this grader the primary one")] = None,
+) -> None:
+    """(Re-)grade a stored run; no model request is sent."""
+    from harness.runner import grade_run
+    from harness.store import read_manifest, write_manifest
+
+    manifest = read_manifest(run_dir) or {}
+    specs = _grader_specs(run_dir, manifest, grader or [], _options(option or []))
+    labels = asyncio.run(grade_run(run_dir, specs))
+    if primary:
+        manifest = read_manifest(run_dir) or {}
+        manifest["primary_grader"] = primary
+        write_manifest(run_dir, manifest)
+    typer.echo(f"graded: {', '.join(f'{k}={v}' for k, v in sorted(labels.items())) or 'nothing'}")
+
+
+def _options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    options: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        name, dot, field = key.partition(".")
+        if not sep or not dot:
+            raise UserError(f"malformed option {pair!r}", field="--option",
+                            fix="write GRADER.key=value, e.g. refusal_keywords.list=xstest")
+        options.setdefault(name, {})[field] = yaml.safe_load(value)
+    return options
+
+
+def _grader_specs(run_dir: Path, manifest: dict[str, Any], names: list[str],
+                  options: dict[str, dict[str, Any]]) -> list[Any]:
+    from harness.config import GraderSpec
+
+    known = {g["rater"]: g for g in manifest.get("graders", [])}
+    if not names:
+        if not known:
+            raise UserError("this run names no graders", file=run_dir,
+                            fix="pass --grader NAME (see `harness list graders`)")
+        names = list(known)
+    specs = []
+    for name in names:
+        base = dict(known.get(name, {"name": name}))
+        base.pop("rater", None)
+        base["options"] = {**base.get("options", {}), **options.get(name, {})}
+        specs.append(GraderSpec.model_validate(base))
+    return specs
+
+
+@list_app.command("graders")
+def list_graders() -> None:
+    """Show the graders installed (built-in and plugins)."""
+    from harness.grading import registered_graders
+
+    for name, cls in registered_graders().items():
+        doc = (cls.__doc__ or "").strip().splitlines()
+        typer.echo(f"{name:20} {cls.__module__}:{cls.__qualname__}  {doc[0] if doc else ''}")
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise UserError(f"unknown value {value!r}", field=option, fix=f"use one of {', '.join(allowed)}")
+    return value
+
+
+def _describe_plan(plan: Any) -> str:
+    config = plan.config
+    lines = [f"experiment {config.spec.name} ({config.path})", "configurations:"]
+    for c in config.configurations:
+        system = "system prompt" if c.system_prompt else "no system prompt"
+        lines.append(f"  {c.name:32} model={c.model_name} ({c.model.provider}) "
+                     f"deployment={c.deployment_name} [{system}]")
+    lines.append("suites:")
+    for s in plan.suites:
+        harmful = sum(1 for i in s.items if i.harmful)
+        lines.append(f"  {s.name:32} {len(s.items)} items ({harmful} harmful, "
+                     f"{len(s.items) - harmful} benign) from {s.source}")
+    graders = ", ".join(g.rater + (" (primary)" if g.primary else "") for g in config.spec.graders)
+    lines.append(f"graders: {graders}")
+    lines.append(f"output: {config.output_dir}")
+    lines.append(
+        f"plan: {len(config.configurations)} configurations x {plan.n_items} items x "
+        f"{plan.samples} samples = {plan.size} requests"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Pydantic models of an experiment config: what the YAML file may say, and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ColumnMap",
+    "ConfigurationSpec",
+    "DeploymentSpec",
+    "ExperimentConfig",
+    "FileRef",
+    "GenerationParams",
+    "GraderSpec",
+    "MatrixEntry",
+    "MatrixSpec",
+    "ModelSpec",
+    "RetrySpec",
+    "SuiteSpec",
+]
+
+ProviderName = Literal["openai", "anthropic", "llamacpp"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Matrix-expanded configurations are named "model/deployment".
+CONFIGURATION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$"
+
+
+class StrictModel(BaseModel):
+    # Unknown keys are errors: a misspelt key silently ignored would change an experiment.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationParams(StrictModel):
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(256, gt=0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+
+
+class RetrySpec(StrictModel):
+    max_attempts: int = Field(6, ge=1, le=50, description="tries per request, the first included")
+    initial_backoff: float = Field(1.0, ge=0.0)
+    max_backoff: float = Field(60.0, ge=0.0)
+    max_retry_after: float = Field(300.0, ge=0.0, description="longest Retry-After honoured")
+
+
+class ModelSpec(StrictModel):
+    provider: ProviderName
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    concurrency: int = Field(8, ge=1, le=1024)
+    rpm: float | None = Field(None, gt=0)
+    timeout: float = Field(120.0, gt=0)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    # llamacpp only
+    path: str | None = None
+    prompt_format: Literal["chat", "base"] | None = None
+    n_ctx: int | None = Field(None, ge=128)
+    n_threads: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check_provider_fields(self) -> Self:
+        if self.provider == "llamacpp":
+            for key in ("base_url", "api_key_env", "rpm"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"'{key}' does not apply to provider 'llamacpp'; remove it")
+        else:
+            if not self.model:
+                raise ValueError(f"provider '{self.provider}' needs 'model' (the API's model id)")
+            for key in ("path", "prompt_format", "n_ctx", "n_threads"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"'{key}' applies only to provider 'llamacpp'; remove it")
+        return self
+
+
+class FileRef(StrictModel):
+    file: str
+
+
+class DeploymentSpec(StrictModel):
+    description: str | None = None
+    system_prompt: str | FileRef | None = None
+
+
+class ConfigurationSpec(StrictModel):
+    name: str | None = Field(None, pattern=CONFIGURATION_NAME_PATTERN)
+    model: str
+    deployment: str
+
+
+class MatrixSpec(StrictModel):
+    models: list[str] = Field(min_length=1)
+    deployments: list[str] = Field(min_length=1)
+
+
+class MatrixEntry(StrictModel):
+    matrix: MatrixSpec
+
+
+class ColumnMap(StrictModel):
+    id: str | None = "id"
+    prompt: str = "prompt"
+    category: str | None = "category"
+    harmful: str | None = "harmful"
+
+
+class SuiteSpec(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    source: str = Field(description="a local file, or hf:org/name for a Hugging Face dataset")
+    format: Literal["auto", "jsonl", "json", "csv", "parquet"] = "auto"
+    split: str = "train"
+    subset: str | None = None
+    revision: str | None = None
+    columns: ColumnMap = Field(default_factory=ColumnMap)
+    harmful: bool = Field(True, description="harmful flag for rows without a harmful column")
+    limit: int | None = Field(None, ge=1)
+    shuffle_seed: int | None = None
+
+
+class GraderSpec(StrictModel):
+    name: str = Field(description="registry name or module:attr")
+    id: str | None = Field(None, pattern=NAME_PATTERN, description="rater name; default: name")
+    options: dict[str, Any] = Field(default_factory=dict)
+    primary: bool = False
+
+    @property
+    def rater(self) -> str:
+        return self.id or self.name.rsplit(":", 1)[-1]
+
+
+class ExperimentConfig(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    models: dict[str, ModelSpec] = Field(min_length=1)
+    deployments: dict[str, DeploymentSpec] = Field(min_length=1)
+    configurations: list[ConfigurationSpec | MatrixEntry] = Field(min_length=1)
+    suites: list[SuiteSpec] = Field(min_length=1)
+    samples: int = Field(1, ge=1)
+    seed: int = 0
+    graders: list[GraderSpec] = Field(min_length=1)
+    output: str | None = None
+
+    @field_validator("configurations", mode="before")
+    @classmethod
+    def _one_entry_is_a_list(cls, value: Any) -> Any:
+        # `configurations: {matrix: ...}` is the common case; accept it as a one-item list.
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        for entry in self.configurations:
+            pairs = (
+                [(m, d) for m in entry.matrix.models for d in entry.matrix.deployments]
+                if isinstance(entry, MatrixEntry)
+                else [(entry.model, entry.deployment)]
+            )
+            for model, deployment in pairs:
+                _require(model, self.models, "model", "models")
+                _require(deployment, self.deployments, "deployment", "deployments")
+        _require_unique([s.name for s in self.suites], "suite name")
+        _require_unique([g.rater for g in self.graders], "grader id")
+        primaries = [g for g in self.graders if g.primary]
+        if len(self.graders) > 1 and len(primaries) != 1:
+            raise ValueError(
+                f"exactly one grader must have 'primary: true' (found {len(primaries)})"
+            )
+        return self
+
+    @property
+    def primary_grader(self) -> GraderSpec:
+        return next((g for g in self.graders if g.primary), self.graders[0])
+
+
+def _require(name: str, table: dict[str, Any], kind: str, section: str) -> None:
+    if name not in table:
+        known = ", ".join(sorted(table)) or "none"
+        raise ValueError(f"unknown {kind} '{name}'; define it under '{section}' (defined: {known})")
+
+
+def _require_unique(names: list[str], kind: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {kind} '{name}'; give each one a distinct name")
+        seen.add(name)

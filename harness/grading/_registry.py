@@ -1,0 +1,171 @@
+"""The grader registry: fed by the @grader decorator and the `harness.graders` entry points.
+
+Built-in graders (the top-level `graders` package) register through the same entry-point group
+as third-party plugins. HARNESS_LOAD_PLUGINS limits which distributions are loaded: unset loads
+every installed plugin; a comma-separated list loads the harness's own graders plus those
+distributions; an empty value loads only the harness's own (what the tests use).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness._errors import ConfigError
+from harness.grading._types import Label, Verdict
+from harness.store._records import AttemptRecord
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Grader",
+    "GraderContext",
+    "GraderOptions",
+    "build_grader",
+    "grader",
+    "grade_safely",
+    "registered_graders",
+]
+
+ENTRY_POINT_GROUP = "harness.graders"
+OWN_DISTRIBUTION = "harness"
+
+
+@runtime_checkable
+class Grader(Protocol):
+    """Reads one stored attempt and returns a verdict. Must not mutate the attempt."""
+
+    async def grade(self, attempt: AttemptRecord) -> Verdict: ...
+
+
+class GraderOptions(BaseModel):
+    """Base for a grader's options: unknown keys are errors, as everywhere in a config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class GraderContext:
+    """What a grader may need from the experiment beyond its options."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+GraderClass = TypeVar("GraderClass", bound=type)
+_REGISTRY: dict[str, type] = {}
+_loaded = False
+
+
+def grader(name: str) -> Callable[[GraderClass], GraderClass]:
+    """Register a grader class under `name`. The class takes (options, context)."""
+
+    def register(cls: GraderClass) -> GraderClass:
+        _REGISTRY[name] = cls
+        return cls
+
+    return register
+
+
+def registered_graders() -> dict[str, type]:
+    _load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def _load_entry_points() -> None:
+    global _loaded
+    if _loaded:
+        return
+    allowed = _allowed_distributions()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else None
+        if allowed is not None and dist not in allowed:
+            continue
+        _REGISTRY.setdefault(ep.name, _load(ep))
+    _loaded = True
+
+
+def _allowed_distributions() -> set[str | None] | None:
+    setting = os.environ.get("HARNESS_LOAD_PLUGINS")
+    if setting is None:
+        return None
+    return {OWN_DISTRIBUTION, *(name.strip() for name in setting.split(",") if name.strip())}
+
+
+def _load(ep: EntryPoint) -> type:
+    try:
+        loaded = ep.load()
+    except ImportError as exc:
+        dist = ep.dist.name if ep.dist is not None else ep.value.split(":")[0]
+        raise ConfigError(
+            f"grader plugin '{ep.name}' failed to import: {exc}",
+            field="graders", fix=f"reinstall or repair the package '{dist}'",
+        ) from None
+    return loaded  # type: ignore[no-any-return]
+
+
+def build_grader(name: str, options: Mapping[str, Any], context: GraderContext, *,
+                 where: str = "graders", file: str | None = None) -> Grader:
+    cls = _resolve(name, where, file)
+    option_model: type[BaseModel] = getattr(cls, "Options", GraderOptions)
+    try:
+        parsed = option_model.model_validate(dict(options))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = ".".join(str(p) for p in error["loc"])
+        raise ConfigError(
+            str(error["msg"]).removeprefix("Value error, "), file=file,
+            field=f"{where}.options.{loc}" if loc else f"{where}.options",
+            fix=f"see `harness list graders` for the options of '{name}'",
+        ) from None
+    instance = cls(parsed, context)
+    if not isinstance(instance, Grader):
+        raise ConfigError(
+            f"'{name}' does not implement the Grader protocol (async grade(attempt))",
+            file=file, field=f"{where}.name", fix="point at a grader class",
+        )
+    return instance
+
+
+def _resolve(name: str, where: str, file: str | None) -> type:
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"cannot import grader '{name}': {exc}", file=file, field=f"{where}.name",
+                fix="check the module:attr path, or install the package that provides it",
+            ) from None
+    known = registered_graders()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"unknown grader '{name}'", file=file, field=f"{where}.name",
+            fix=f"{hint}installed graders: {', '.join(known) or 'none'}",
+        )
+    return known[name]
+
+
+async def grade_safely(grader_: Grader, attempt: AttemptRecord) -> Verdict:
+    """A grader that raises or returns garbage yields UNPARSEABLE, never a crashed run."""
+    try:
+        verdict = await grader_.grade(attempt)
+    except Exception as exc:  # a plugin's bug must not take down the run
+        return Verdict(Label.UNPARSEABLE, error=f"grader raised {type(exc).__name__}: {exc}")
+    if not isinstance(verdict, Verdict):
+        return Verdict(Label.UNPARSEABLE, error=f"grader returned {type(verdict).__name__}")
+    try:
+        label = Label(verdict.label)
+    except ValueError:
+        return Verdict(Label.UNPARSEABLE, raw=str(verdict.label), error="label outside the taxonomy")
+    return verdict if label is verdict.label else Verdict(label, verdict.score, verdict.rationale,
+                                                          verdict.raw, verdict.error)

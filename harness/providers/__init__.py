@@ -1,0 +1,48 @@
+"""Model providers: OpenAI-compatible and Anthropic APIs over httpx, and in-process llama.cpp."""
+
+from harness.providers._anthropic import AnthropicProvider
+from harness.providers._factory import build_provider
+from harness.providers._http import make_client, parse_retry_after
+from harness.providers._llamacpp import LlamaCppProvider, default_gguf_path, render_base_prompt
+from harness.providers._openai import OpenAIProvider
+from harness.providers._types import (
+    ChatRequest,
+    ConnectionFailed,
+    MalformedReply,
+    PermanentError,
+    Provider,
+    ProviderError,
+    RateLimited,
+    Reply,
+    RequestRejected,
+    RequestTimeout,
+    ServerError,
+    ToolCall,
+    TransientError,
+    Usage,
+)
+
+__all__ = [
+    "AnthropicProvider",
+    "ChatRequest",
+    "ConnectionFailed",
+    "LlamaCppProvider",
+    "MalformedReply",
+    "OpenAIProvider",
+    "PermanentError",
+    "Provider",
+    "ProviderError",
+    "RateLimited",
+    "Reply",
+    "RequestRejected",
+    "RequestTimeout",
+    "ServerError",
+    "ToolCall",
+    "TransientError",
+    "Usage",
+    "build_provider",
+    "default_gguf_path",
+    "make_client",
+    "parse_retry_after",
+    "render_base_prompt",
+]

@@ -1,0 +1,78 @@
+"""Anthropic's Messages API (and compatible servers), over httpx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from harness.config import ModelSpec
+from harness.providers._http import post_json
+from harness.providers._types import ChatRequest, MalformedReply, Reply, ToolCall, Usage
+
+__all__ = ["AnthropicProvider"]
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+# normalised to OpenAI's finish reasons so reports compare like with like
+FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+                  "tool_use": "tool_calls"}
+
+
+class AnthropicProvider:
+    def __init__(self, spec: ModelSpec, *, api_key: str | None, client: httpx.AsyncClient) -> None:
+        self._spec = spec
+        self._client = client
+        base = (spec.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        self._headers = {"anthropic-version": API_VERSION}
+        if api_key:
+            self._headers["x-api-key"] = api_key
+
+    async def complete(self, request: ChatRequest) -> Reply:
+        payload, elapsed = await post_json(
+            self._client, self._url, self._body(request), self._headers, self._spec.timeout
+        )
+        return _parse(payload, elapsed)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        params = request.params
+        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        body: dict[str, Any] = {
+            "model": self._spec.model,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "messages": [m for m in request.messages if m["role"] != "system"],
+        }
+        if system:
+            body["system"] = "\n\n".join(system)
+        if params.top_p is not None:
+            body["top_p"] = params.top_p
+        if params.stop:
+            body["stop_sequences"] = params.stop
+        return body  # the Messages API has no seed parameter
+
+
+def _parse(payload: Any, elapsed: float) -> Reply:
+    content = payload.get("content") if isinstance(payload, dict) else None
+    if not isinstance(content, list):
+        raise MalformedReply("JSON reply has no content list")
+    texts = [str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    calls = [
+        ToolCall(id=b.get("id"), name=str(b.get("name", "")), arguments=json.dumps(b.get("input")))
+        for b in content
+        if isinstance(b, dict) and b.get("type") == "tool_use"
+    ]
+    usage = payload.get("usage") or {}
+    stop = payload.get("stop_reason")
+    return Reply(
+        text="".join(texts) if texts or not calls else None,
+        finish_reason=FINISH_REASONS.get(stop, stop),
+        usage=Usage(usage.get("input_tokens"), usage.get("output_tokens")),
+        tool_calls=tuple(calls),
+        latency_s=elapsed,
+    )

@@ -1,0 +1,83 @@
+"""Any OpenAI-compatible Chat Completions server, over httpx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from harness.config import ModelSpec
+from harness.providers._http import post_json
+from harness.providers._types import ChatRequest, MalformedReply, Reply, ToolCall, Usage
+
+__all__ = ["OpenAIProvider"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIProvider:
+    def __init__(self, spec: ModelSpec, *, api_key: str | None, client: httpx.AsyncClient) -> None:
+        self._spec = spec
+        self._client = client
+        self._url = (spec.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    async def complete(self, request: ChatRequest) -> Reply:
+        payload, elapsed = await post_json(
+            self._client, self._url, self._body(request), self._headers, self._spec.timeout
+        )
+        return _parse(payload, elapsed)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        params = request.params
+        body: dict[str, Any] = {
+            "model": self._spec.model,
+            "messages": list(request.messages),
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+        }
+        if params.top_p is not None:
+            body["top_p"] = params.top_p
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = params.stop
+        return body
+
+
+def _parse(payload: Any, elapsed: float) -> Reply:
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedReply("JSON reply has no choices")
+    message = choices[0].get("message") or {}
+    usage = payload.get("usage") or {}
+    return Reply(
+        text=_text(message.get("content")),
+        finish_reason=choices[0].get("finish_reason"),
+        usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens")),
+        tool_calls=tuple(_tool_call(c) for c in message.get("tool_calls") or []),
+        latency_s=elapsed,
+    )
+
+
+def _text(content: Any) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some servers return content parts
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    raise MalformedReply(f"message content has unexpected type {type(content).__name__}")
+
+
+def _tool_call(call: Any) -> ToolCall:
+    function = (call.get("function") or {}) if isinstance(call, dict) else {}
+    arguments = function.get("arguments", "")
+    return ToolCall(
+        id=call.get("id") if isinstance(call, dict) else None,
+        name=str(function.get("name", "")),
+        arguments=arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True),
+    )
+

@@ -1,0 +1,117 @@
+"""What every provider takes and returns, and the errors it may raise.
+
+Providers raise; the runner decides about retrying (tenacity) and turns an exhausted failure into
+an ERROR attempt. `TransientError` subclasses are the ones worth retrying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness._errors import HarnessError
+from harness.config import GenerationParams
+
+__all__ = [
+    "ChatRequest",
+    "ConnectionFailed",
+    "MalformedReply",
+    "PermanentError",
+    "Provider",
+    "ProviderError",
+    "RateLimited",
+    "Reply",
+    "RequestRejected",
+    "RequestTimeout",
+    "ServerError",
+    "ToolCall",
+    "TransientError",
+    "Usage",
+]
+
+
+class ProviderError(HarnessError):
+    """A request that did not produce a usable reply."""
+
+    kind = "provider_error"
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+    def describe(self) -> str:
+        status = f"HTTP {self.status} " if self.status else ""
+        return f"{self.kind}: {status}{self}"
+
+
+class TransientError(ProviderError):
+    """Worth retrying: rate limits, server faults, timeouts, broken connections, garbled bodies."""
+
+
+class RateLimited(TransientError):
+    kind = "rate_limited"
+
+
+class ServerError(TransientError):
+    kind = "server_error"
+
+
+class RequestTimeout(TransientError):
+    kind = "timeout"
+
+
+class ConnectionFailed(TransientError):
+    kind = "connection"
+
+
+class MalformedReply(TransientError):
+    kind = "malformed_reply"
+
+
+class PermanentError(ProviderError):
+    """Retrying cannot help: the request itself was refused."""
+
+
+class RequestRejected(PermanentError):
+    kind = "rejected"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Messages in OpenAI's role/content shape; adapters translate for other APIs."""
+
+    messages: tuple[dict[str, Any], ...]
+    params: GenerationParams
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str | None
+    name: str
+    arguments: str  # raw JSON text as the model produced it, kept even when malformed
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str | None
+    finish_reason: str | None
+    usage: Usage = field(default_factory=Usage)
+    tool_calls: tuple[ToolCall, ...] = ()
+    latency_s: float | None = None
+    error: str | None = None  # the provider's error when the reply is a failure
+
+
+class Provider(Protocol):
+    """Sends one chat request and returns the normalised reply, or raises ProviderError."""
+
+    async def complete(self, request: ChatRequest) -> Reply: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,28 @@
+"""Planning and running experiments: the work list, retries, and the async runner."""
+
+from harness.runner._grade import grade_run
+from harness.runner._plan import NO_ATTACK, Plan, WorkItem, attempt_key, build_plan, digest
+from harness.runner._retry import CallOutcome, RetryAfterOrBackoff, call_with_retries
+from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, grade_record
+from harness.runner._session import open_run, prepare_graders, run_experiment
+
+__all__ = [
+    "NO_ATTACK",
+    "CallOutcome",
+    "NamedGrader",
+    "Plan",
+    "RetryAfterOrBackoff",
+    "RunOptions",
+    "RunSummary",
+    "WorkItem",
+    "attempt_key",
+    "build_plan",
+    "call_with_retries",
+    "digest",
+    "execute",
+    "grade_record",
+    "grade_run",
+    "open_run",
+    "prepare_graders",
+    "run_experiment",
+]

@@ -1,0 +1,96 @@
+"""The plan: every (configuration × suite item × attack × sample) request, in a fixed order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from harness.config import Configuration, GenerationParams, LoadedConfig
+from harness.suites import LoadedSuite, SuiteItem, load_suite
+
+__all__ = ["NO_ATTACK", "Plan", "WorkItem", "attempt_key", "build_plan", "digest"]
+
+NO_ATTACK = "none"
+
+
+def digest(data: Any, length: int = 64) -> str:
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def attempt_key(configuration: str, suite: str, item_id: str, attack: str, sample: int) -> str:
+    """The identity of one cell of the experiment, stable across re-runs of the same config."""
+    return digest([configuration, suite, item_id, attack, sample], 32)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    configuration: Configuration
+    item: SuiteItem
+    attack: str
+    sample_index: int
+    params: GenerationParams
+    messages: tuple[dict[str, Any], ...]
+
+    @cached_property
+    def attempt_id(self) -> str:
+        return attempt_key(self.configuration.name, self.item.suite, self.item.item_id,
+                           self.attack, self.sample_index)
+
+    @cached_property
+    def request_hash(self) -> str:
+        """What is actually sent: a changed model, prompt or parameter changes it."""
+        model = self.configuration.model
+        return digest({
+            "provider": model.provider, "model": model.model, "base_url": model.base_url,
+            "path": model.path, "prompt_format": model.prompt_format,
+            "messages": self.messages, "params": self.params.model_dump(mode="json"),
+        })
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: LoadedConfig
+    suites: tuple[LoadedSuite, ...]
+
+    @property
+    def samples(self) -> int:
+        return self.config.spec.samples
+
+    @property
+    def n_items(self) -> int:
+        return sum(len(s.items) for s in self.suites)
+
+    @property
+    def size(self) -> int:
+        return len(self.config.configurations) * self.n_items * self.samples
+
+    def iter_work(self, model_name: str | None = None) -> Iterator[WorkItem]:
+        """Configurations are interleaved per item, so a partial run covers all of them."""
+        configurations = [c for c in self.config.configurations
+                          if model_name is None or c.model_name == model_name]
+        for suite in self.suites:
+            for item in suite.items:
+                for sample in range(self.samples):
+                    for configuration in configurations:
+                        yield self._work(configuration, item, sample)
+
+    def _work(self, configuration: Configuration, item: SuiteItem, sample: int) -> WorkItem:
+        params = configuration.model.params
+        if params.seed is not None and sample:
+            # distinct samples need distinct seeds, or sampling repeats itself
+            params = params.model_copy(update={"seed": params.seed + sample})
+        messages: list[dict[str, Any]] = []
+        if configuration.system_prompt:
+            messages.append({"role": "system", "content": configuration.system_prompt})
+        messages.append({"role": "user", "content": item.prompt})
+        return WorkItem(configuration, item, NO_ATTACK, sample, params, tuple(messages))
+
+
+def build_plan(config: LoadedConfig) -> Plan:
+    suites = tuple(load_suite(spec, config, i) for i, spec in enumerate(config.spec.suites))
+    return Plan(config, suites)

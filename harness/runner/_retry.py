@@ -1,0 +1,65 @@
+"""Calling a provider with bounded retries: exponential backoff with jitter, Retry-After honoured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from harness.config import RetrySpec
+from harness.providers import ChatRequest, Provider, ProviderError, Reply, TransientError
+
+__all__ = ["CallOutcome", "RetryAfterOrBackoff", "call_with_retries"]
+
+
+class RetryAfterOrBackoff(wait_base):
+    """Wait what the server asked for (capped), else exponential backoff with jitter."""
+
+    def __init__(self, spec: RetrySpec) -> None:
+        self._cap = spec.max_retry_after
+        self._backoff = wait_exponential_jitter(
+            initial=spec.initial_backoff, max=spec.max_backoff, jitter=spec.initial_backoff
+        )
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, ProviderError) and error.retry_after is not None:
+            return min(error.retry_after, self._cap)
+        return float(self._backoff(retry_state))
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    reply: Reply | None
+    error: ProviderError | None
+    tries: int
+
+
+async def call_with_retries(provider: Provider, request: ChatRequest, spec: RetrySpec,
+                            limiter: AsyncLimiter | None) -> CallOutcome:
+    tries = 0
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(spec.max_attempts),
+        wait=RetryAfterOrBackoff(spec),
+        retry=retry_if_exception_type(TransientError),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                tries += 1
+                if limiter is not None:
+                    await limiter.acquire()
+                reply = await provider.complete(request)
+    except ProviderError as exc:
+        return CallOutcome(None, exc, tries)
+    return CallOutcome(reply, None, tries)

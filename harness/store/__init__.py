@@ -1,0 +1,18 @@
+"""The durable run store: SQLite attempts and grades, plus the run's manifest."""
+
+from harness.store._manifest import MANIFEST_NAME, now_iso, read_manifest, write_manifest
+from harness.store._records import AttemptRecord, GradeRecord, Status
+from harness.store._store import DB_NAME, SCHEMA_VERSION, RunStore
+
+__all__ = [
+    "DB_NAME",
+    "MANIFEST_NAME",
+    "SCHEMA_VERSION",
+    "AttemptRecord",
+    "GradeRecord",
+    "RunStore",
+    "Status",
+    "now_iso",
+    "read_manifest",
+    "write_manifest",
+]

@@ -1,0 +1,190 @@
+"""Loading prompt suites (local files or Hugging Face datasets) into typed items."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness._errors import DataError
+from harness.config import LoadedConfig, SuiteSpec
+
+__all__ = ["LoadedSuite", "SuiteItem", "coerce_harmful", "load_suite", "load_table"]
+
+HF_PREFIX = "hf:"
+FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+TRUE_WORDS = {"1", "true", "yes", "y", "t", "harmful", "unsafe"}
+FALSE_WORDS = {"0", "false", "no", "n", "f", "benign", "safe"}
+
+
+@dataclass(frozen=True)
+class SuiteItem:
+    suite: str
+    item_id: str
+    prompt: str
+    category: str | None
+    harmful: bool
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LoadedSuite:
+    name: str
+    source: str
+    fingerprint: str  # sha256 of a local file, or the dataset's own fingerprint for hf: ids
+    items: tuple[SuiteItem, ...]
+
+
+def load_suite(spec: SuiteSpec, config: LoadedConfig, index: int) -> LoadedSuite:
+    where = f"suites[{index}]"
+    dataset, fingerprint = _load_dataset(spec, config, where)
+    if spec.shuffle_seed is not None:
+        dataset = dataset.shuffle(seed=spec.shuffle_seed)
+    if spec.limit is not None:
+        dataset = dataset.select(range(min(spec.limit, len(dataset))))
+    items = _to_items(dataset.to_list(), spec, config.path, where)
+    return LoadedSuite(spec.name, spec.source, fingerprint, tuple(items))
+
+
+def load_table(source: str, *, file_format: str = "auto", split: str = "train",
+               subset: str | None = None, revision: str | None = None,
+               origin: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Read any supported table (file or hf: id) into rows, plus its fingerprint."""
+    dataset, fingerprint = _read(source, file_format, split, subset, revision, origin, None)
+    return dataset.to_list(), fingerprint
+
+
+def _load_dataset(spec: SuiteSpec, config: LoadedConfig, where: str) -> tuple[Any, str]:
+    source = spec.source
+    if not source.startswith(HF_PREFIX):
+        source = str(config.resolve_path(source))
+    return _read(source, spec.format, spec.split, spec.subset, spec.revision,
+                 str(config.path), f"{where}.source")
+
+
+def _read(source: str, file_format: str, split: str, subset: str | None,
+          revision: str | None, origin: str | None, field_name: str | None) -> tuple[Any, str]:
+    import datasets  # heavy import; only paid when a suite is actually read
+
+    datasets.disable_progress_bars()
+    logging.getLogger("datasets").setLevel(logging.ERROR)
+    if source.startswith(HF_PREFIX):
+        return _read_hub(datasets, source, split, subset, revision, origin, field_name)
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(
+            f"suite file not found: {path}", file=origin or path, field=field_name,
+            fix="give a path relative to the config file, or hf:org/name for a hub dataset",
+        )
+    builder = FORMATS.get(path.suffix.lower()) if file_format == "auto" else _builder(file_format)
+    if builder is None:
+        raise DataError(
+            f"cannot tell the format of {path.name}", file=origin or path, field=field_name,
+            fix="use a .jsonl, .json, .csv or .parquet file, or set format:",
+        )
+    try:
+        dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
+    except Exception as exc:  # datasets raises many unrelated types for malformed files
+        raise DataError(
+            f"cannot parse {path} as {builder}: {_first_line(exc)}", file=origin or path,
+            field=field_name, fix=f"check that the file is valid {builder}",
+        ) from None
+    return dataset, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_hub(datasets: Any, source: str, split: str, subset: str | None,
+              revision: str | None, origin: str | None, field_name: str | None) -> tuple[Any, str]:
+    name = source.removeprefix(HF_PREFIX)
+    try:
+        dataset = datasets.load_dataset(name, subset, split=split, revision=revision)
+    except Exception as exc:  # offline, unknown id, gated, bad split: all reported the same way
+        raise DataError(
+            f"cannot load Hugging Face dataset '{name}' (split {split!r}): {_first_line(exc)}",
+            file=origin or source, field=field_name,
+            fix="check the id, split and subset; without network, download it to a local file",
+        ) from None
+    return dataset, f"hf:{name}@{revision or 'default'}:{dataset._fingerprint}"
+
+
+def _builder(file_format: str) -> str:
+    return "json" if file_format == "jsonl" else file_format
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _to_items(rows: list[dict[str, Any]], spec: SuiteSpec, origin: Path,
+              where: str) -> list[SuiteItem]:
+    columns = spec.columns
+    present = set(rows[0]) if rows else set()
+    explicit = columns.model_fields_set
+    for key in ("id", "prompt", "category", "harmful"):
+        column = getattr(columns, key)
+        if column is not None and column not in present and (key in explicit or key == "prompt"):
+            raise DataError(
+                f"column '{column}' not found in {spec.source} (columns: {', '.join(sorted(present))})",
+                file=origin, field=f"{where}.columns.{key}",
+                fix="map it to an existing column under columns:",
+            )
+    items: list[SuiteItem] = []
+    seen: set[str] = set()
+    mapped = {c for c in (columns.id, columns.prompt, columns.category, columns.harmful) if c}
+    for row_number, row in enumerate(rows):
+        item = _to_item(row, row_number, spec, mapped, origin, where)
+        if item.item_id in seen:
+            raise DataError(
+                f"duplicate id '{item.item_id}' in {spec.source}", file=origin,
+                field=f"{where}.columns.id", fix="ids must be unique within a suite",
+            )
+        seen.add(item.item_id)
+        items.append(item)
+    return items
+
+
+def _to_item(row: dict[str, Any], row_number: int, spec: SuiteSpec, mapped: set[str],
+             origin: Path, where: str) -> SuiteItem:
+    columns = spec.columns
+    prompt = row.get(columns.prompt)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise DataError(
+            f"row {row_number} of {spec.source} has an empty or non-text prompt", file=origin,
+            field=f"{where}.columns.prompt", fix="remove the row or fill in its prompt",
+        )
+    raw_id = row.get(columns.id) if columns.id else None
+    category = row.get(columns.category) if columns.category else None
+    harmful_raw = row.get(columns.harmful) if columns.harmful else None
+    try:
+        harmful = spec.harmful if _missing(harmful_raw) else coerce_harmful(harmful_raw)
+    except ValueError as exc:
+        raise DataError(
+            f"row {row_number}: {exc}", file=origin, field=f"{where}.columns.harmful",
+            fix="use true/false, 1/0, or harmful/benign",
+        ) from None
+    return SuiteItem(
+        suite=spec.name,
+        item_id=str(row_number) if _missing(raw_id) else str(raw_id),
+        prompt=prompt,
+        category=None if _missing(category) else str(category),
+        harmful=harmful,
+        meta={k: v for k, v in row.items() if k not in mapped},
+    )
+
+
+def coerce_harmful(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ValueError(f"harmful value {value!r} is not a boolean")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
