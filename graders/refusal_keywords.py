@@ -41,7 +41,9 @@ class RefusalKeywords:
     Options = RefusalKeywordsOptions
 
     def __init__(self, options: RefusalKeywordsOptions, context: GraderContext) -> None:
-        base = PHRASE_LISTS[options.list] if options.list else PhraseList((), "substring", False, "")
+        base = (
+            PHRASE_LISTS[options.list] if options.list else PhraseList((), "substring", False, "")
+        )
         self.match = options.match or base.match
         self.case_sensitive = (
             options.case_sensitive if options.case_sensitive is not None else base.case_sensitive

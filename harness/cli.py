@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,9 @@ from harness._errors import UserError
 from harness._version import __version__
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Adversarial safety evaluation under controlled deployment configurations.",
 )
 list_app = typer.Typer(no_args_is_help=True, help="List installed components.")
@@ -61,9 +62,13 @@ def validate(config: ConfigArg) -> None:
 @app.command()
 def run(
     config: ConfigArg,
-    force: Annotated[bool, typer.Option(help="accept a changed config; re-send what changed")] = False,
+    force: Annotated[
+        bool, typer.Option(help="accept a changed config; re-send what changed")
+    ] = False,
     retry_errors: Annotated[bool, typer.Option(help="re-send attempts stored as ERROR")] = False,
-    output: Annotated[Path | None, typer.Option(help="run directory (default: config output)")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="run directory (default: config output)")
+    ] = None,
     progress: Annotated[bool | None, typer.Option(help="progress bar (default: on a TTY)")] = None,
     report: Annotated[bool, typer.Option(help="print the table at the end")] = True,
 ) -> None:
@@ -72,20 +77,23 @@ def run(
     from harness.runner import RunOptions, run_experiment
 
     loaded = load_config(config)
-    options = RunOptions(retry_errors=retry_errors,
-                         progress=sys.stderr.isatty() if progress is None else progress)
+    options = RunOptions(
+        retry_errors=retry_errors, progress=sys.stderr.isatty() if progress is None else progress
+    )
     stop = asyncio.Event()
 
     async def go() -> Any:
         with _stop_on_signals(stop):
-            return await run_experiment(loaded, force=force, options=options, stop=stop,
-                                        output=output)
+            return await run_experiment(
+                loaded, force=force, options=options, stop=stop, output=output
+            )
 
     summary, run_dir = asyncio.run(go())
     counts = ", ".join(f"{k}={v}" for k, v in sorted(summary.statuses.items())) or "nothing"
     typer.echo(
         f"{run_dir}: {summary.planned} planned, {summary.already_done} already stored, "
-        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s", err=True,
+        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s",
+        err=True,
     )
     if summary.interrupted:
         typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
@@ -110,7 +118,9 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
 def report(
     run_dir: RunArg,
     fmt: Annotated[str, typer.Option("--format", help="md, csv or json")] = "md",
-    grader: Annotated[str | None, typer.Option(help="grader whose labels count (default: primary)")] = None,
+    grader: Annotated[
+        str | None, typer.Option(help="grader whose labels count (default: primary)")
+    ] = None,
 ) -> None:
     """Print the per-configuration table of a run."""
     _print_report(run_dir, grader, _choice(fmt, ("md", "csv", "json"), "--format"))
@@ -124,16 +134,21 @@ def _print_report(run_dir: Path, grader: str | None, fmt: str) -> None:
         chosen = grader or _primary(run_dir, read_manifest(run_dir) or {})
         table = configuration_table(labelled_attempts(store, chosen))
     if fmt == "md":
-        typer.echo(f"grader: {chosen}; rates over valid attempts, 95% Wilson intervals; "
-                   "ASR and refusal on harmful items, over-refusal on benign items")
+        typer.echo(
+            f"grader: {chosen}; rates over valid attempts, 95% Wilson intervals; "
+            "ASR and refusal on harmful items, over-refusal on benign items"
+        )
     typer.echo(format_table(table, fmt))
 
 
 def _primary(run_dir: Path, manifest: dict[str, Any]) -> str:
     primary = manifest.get("primary_grader")
     if not primary:
-        raise UserError("this run has no grades yet", file=run_dir,
-                        fix="grade it first: harness grade RUN --grader refusal_keywords")
+        raise UserError(
+            "this run has no grades yet",
+            file=run_dir,
+            fix="grade it first: harness grade RUN --grader refusal_keywords",
+        )
     return str(primary)
 
 
@@ -141,7 +156,9 @@ def _primary(run_dir: Path, manifest: dict[str, Any]) -> str:
 def export(
     run_dir: RunArg,
     fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or parquet")] = "csv",
-    out: Annotated[Path | None, typer.Option(help="output file (default: RUN/attempts.FORMAT)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="output file (default: RUN/attempts.FORMAT)")
+    ] = None,
 ) -> None:
     """Write one row per attempt, with a label_<grader> column per grader."""
     from harness.reporting import attempt_table, write_table
@@ -175,20 +192,39 @@ def import_(
     """Build a run store from existing completions, to grade, export and report them."""
     from harness.ingest import ImportColumns, import_completions
 
-    columns = ImportColumns(prompt=prompt, response=response, id=id, category=category,
-                            harmful=harmful, model=model, configuration=configuration)
-    count = import_completions(source, out, columns, name=name, split=split, subset=subset,
-                               harmful_default=not benign, force=force)
+    columns = ImportColumns(
+        prompt=prompt,
+        response=response,
+        id=id,
+        category=category,
+        harmful=harmful,
+        model=model,
+        configuration=configuration,
+    )
+    count = import_completions(
+        source,
+        out,
+        columns,
+        name=name,
+        split=split,
+        subset=subset,
+        harmful_default=not benign,
+        force=force,
+    )
     typer.echo(f"imported {count} attempts into {out}")
 
 
 @app.command()
 def grade(
     run_dir: RunArg,
-    grader: Annotated[list[str] | None, typer.Option(
-        help="grader (registry name or module:attr); default: the run's own graders")] = None,
-    option: Annotated[list[str] | None, typer.Option(
-        help="grader option as GRADER.key=value (value parsed as YAML)")] = None,
+    grader: Annotated[
+        list[str] | None,
+        typer.Option(help="grader (registry name or module:attr); default: the run's own graders"),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(help="grader option as GRADER.key=value (value parsed as YAML)"),
+    ] = None,
     primary: Annotated[str | None, typer.Option(help="make this grader the primary one")] = None,
 ) -> None:
     """(Re-)grade a stored run; no model request is sent."""
@@ -211,21 +247,28 @@ def _options(pairs: list[str]) -> dict[str, dict[str, Any]]:
         key, sep, value = pair.partition("=")
         name, dot, field = key.partition(".")
         if not sep or not dot:
-            raise UserError(f"malformed option {pair!r}", field="--option",
-                            fix="write GRADER.key=value, e.g. refusal_keywords.list=xstest")
+            raise UserError(
+                f"malformed option {pair!r}",
+                field="--option",
+                fix="write GRADER.key=value, e.g. refusal_keywords.list=xstest",
+            )
         options.setdefault(name, {})[field] = yaml.safe_load(value)
     return options
 
 
-def _grader_specs(run_dir: Path, manifest: dict[str, Any], names: list[str],
-                  options: dict[str, dict[str, Any]]) -> list[Any]:
+def _grader_specs(
+    run_dir: Path, manifest: dict[str, Any], names: list[str], options: dict[str, dict[str, Any]]
+) -> list[Any]:
     from harness.config import GraderSpec
 
     known = {g["rater"]: g for g in manifest.get("graders", [])}
     if not names:
         if not known:
-            raise UserError("this run names no graders", file=run_dir,
-                            fix="pass --grader NAME (see `harness list graders`)")
+            raise UserError(
+                "this run names no graders",
+                file=run_dir,
+                fix="pass --grader NAME (see `harness list graders`)",
+            )
         names = list(known)
     specs = []
     for name in names:
@@ -248,7 +291,9 @@ def list_graders() -> None:
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
-        raise UserError(f"unknown value {value!r}", field=option, fix=f"use one of {', '.join(allowed)}")
+        raise UserError(
+            f"unknown value {value!r}", field=option, fix=f"use one of {', '.join(allowed)}"
+        )
     return value
 
 
@@ -257,13 +302,17 @@ def _describe_plan(plan: Any) -> str:
     lines = [f"experiment {config.spec.name} ({config.path})", "configurations:"]
     for c in config.configurations:
         system = "system prompt" if c.system_prompt else "no system prompt"
-        lines.append(f"  {c.name:32} model={c.model_name} ({c.model.provider}) "
-                     f"deployment={c.deployment_name} [{system}]")
+        lines.append(
+            f"  {c.name:32} model={c.model_name} ({c.model.provider}) "
+            f"deployment={c.deployment_name} [{system}]"
+        )
     lines.append("suites:")
     for s in plan.suites:
         harmful = sum(1 for i in s.items if i.harmful)
-        lines.append(f"  {s.name:32} {len(s.items)} items ({harmful} harmful, "
-                     f"{len(s.items) - harmful} benign) from {s.source}")
+        lines.append(
+            f"  {s.name:32} {len(s.items)} items ({harmful} harmful, "
+            f"{len(s.items) - harmful} benign) from {s.source}"
+        )
     graders = ", ".join(g.rater + (" (primary)" if g.primary else "") for g in config.spec.graders)
     lines.append(f"graders: {graders}")
     lines.append(f"output: {config.output_dir}")

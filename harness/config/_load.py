@@ -119,7 +119,7 @@ def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
                 f"environment variable {env} is not set",
                 file=loaded.path,
                 field=f"models.{conf.model_name}.api_key_env",
-                fix=f"export {env}=<your key> before running (the key itself never goes in the config)",
+                fix=f"export {env}=<your key> before running (the key never goes in the config)",
             )
         secrets[env] = value
     return secrets
@@ -134,7 +134,9 @@ def _expand(loaded: LoadedConfig) -> list[Configuration]:
                 (f"{m}/{d}", m, d) for m in entry.matrix.models for d in entry.matrix.deployments
             ]
         else:
-            pairs = [(entry.name or f"{entry.model}/{entry.deployment}", entry.model, entry.deployment)]
+            pairs = [
+                (entry.name or f"{entry.model}/{entry.deployment}", entry.model, entry.deployment)
+            ]
         for name, model, deployment in pairs:
             if name in seen:
                 raise ConfigError(

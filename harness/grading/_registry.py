@@ -29,8 +29,8 @@ __all__ = [
     "GraderContext",
     "GraderOptions",
     "build_grader",
-    "grader",
     "grade_safely",
+    "grader",
     "registered_graders",
 ]
 
@@ -106,13 +106,20 @@ def _load(ep: EntryPoint) -> type:
         dist = ep.dist.name if ep.dist is not None else ep.value.split(":")[0]
         raise ConfigError(
             f"grader plugin '{ep.name}' failed to import: {exc}",
-            field="graders", fix=f"reinstall or repair the package '{dist}'",
+            field="graders",
+            fix=f"reinstall or repair the package '{dist}'",
         ) from None
     return loaded  # type: ignore[no-any-return]
 
 
-def build_grader(name: str, options: Mapping[str, Any], context: GraderContext, *,
-                 where: str = "graders", file: str | None = None) -> Grader:
+def build_grader(
+    name: str,
+    options: Mapping[str, Any],
+    context: GraderContext,
+    *,
+    where: str = "graders",
+    file: str | None = None,
+) -> Grader:
     cls = _resolve(name, where, file)
     option_model: type[BaseModel] = getattr(cls, "Options", GraderOptions)
     try:
@@ -121,7 +128,8 @@ def build_grader(name: str, options: Mapping[str, Any], context: GraderContext, 
         error = exc.errors()[0]
         loc = ".".join(str(p) for p in error["loc"])
         raise ConfigError(
-            str(error["msg"]).removeprefix("Value error, "), file=file,
+            str(error["msg"]).removeprefix("Value error, "),
+            file=file,
             field=f"{where}.options.{loc}" if loc else f"{where}.options",
             fix=f"see `harness list graders` for the options of '{name}'",
         ) from None
@@ -129,7 +137,9 @@ def build_grader(name: str, options: Mapping[str, Any], context: GraderContext, 
     if not isinstance(instance, Grader):
         raise ConfigError(
             f"'{name}' does not implement the Grader protocol (async grade(attempt))",
-            file=file, field=f"{where}.name", fix="point at a grader class",
+            file=file,
+            field=f"{where}.name",
+            fix="point at a grader class",
         )
     return instance
 
@@ -141,7 +151,9 @@ def _resolve(name: str, where: str, file: str | None) -> type:
             return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
         except (ImportError, AttributeError) as exc:
             raise ConfigError(
-                f"cannot import grader '{name}': {exc}", file=file, field=f"{where}.name",
+                f"cannot import grader '{name}': {exc}",
+                file=file,
+                field=f"{where}.name",
                 fix="check the module:attr path, or install the package that provides it",
             ) from None
     known = registered_graders()
@@ -149,7 +161,9 @@ def _resolve(name: str, where: str, file: str | None) -> type:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise ConfigError(
-            f"unknown grader '{name}'", file=file, field=f"{where}.name",
+            f"unknown grader '{name}'",
+            file=file,
+            field=f"{where}.name",
             fix=f"{hint}installed graders: {', '.join(known) or 'none'}",
         )
     return known[name]
@@ -166,6 +180,11 @@ async def grade_safely(grader_: Grader, attempt: AttemptRecord) -> Verdict:
     try:
         label = Label(verdict.label)
     except ValueError:
-        return Verdict(Label.UNPARSEABLE, raw=str(verdict.label), error="label outside the taxonomy")
-    return verdict if label is verdict.label else Verdict(label, verdict.score, verdict.rationale,
-                                                          verdict.raw, verdict.error)
+        return Verdict(
+            Label.UNPARSEABLE, raw=str(verdict.label), error="label outside the taxonomy"
+        )
+    return (
+        verdict
+        if label is verdict.label
+        else Verdict(label, verdict.score, verdict.rationale, verdict.raw, verdict.error)
+    )

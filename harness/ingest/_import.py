@@ -28,28 +28,50 @@ class ImportColumns:
     configuration: str | None = None
 
 
-def import_completions(source: str, out: Path, columns: ImportColumns, *, name: str | None = None,
-                       file_format: str = "auto", split: str = "train",
-                       subset: str | None = None, harmful_default: bool = True,
-                       force: bool = False) -> int:
+def import_completions(
+    source: str,
+    out: Path,
+    columns: ImportColumns,
+    *,
+    name: str | None = None,
+    file_format: str = "auto",
+    split: str = "train",
+    subset: str | None = None,
+    harmful_default: bool = True,
+    force: bool = False,
+) -> int:
     """Store every row as an OK attempt; returns the number of rows imported."""
     rows, fingerprint = load_table(source, file_format=file_format, split=split, subset=subset)
     _check_columns(rows, columns, source)
     run_name = name or Path(source).stem
     _refuse_other_source(out, fingerprint, force)
-    records = [_record(row, i, columns, run_name, harmful_default, source)
-               for i, row in enumerate(rows)]
+    records = [
+        _record(row, i, columns, run_name, harmful_default, source) for i, row in enumerate(rows)
+    ]
     _refuse_duplicates(records, columns, source)
     with RunStore(out, create=True) as store:
         store.write_batch(records)
-    write_manifest(out, {
-        "run": run_name, "kind": "import", "source": source, "fingerprint": fingerprint,
-        "columns": columns.__dict__, "graders": (read_manifest(out) or {}).get("graders", []),
-        "configurations": list({
-            r.configuration: {"name": r.configuration, "model": r.model, "deployment": r.deployment}
-            for r in records
-        }.values()),
-    })
+    write_manifest(
+        out,
+        {
+            "run": run_name,
+            "kind": "import",
+            "source": source,
+            "fingerprint": fingerprint,
+            "columns": columns.__dict__,
+            "graders": (read_manifest(out) or {}).get("graders", []),
+            "configurations": list(
+                {
+                    r.configuration: {
+                        "name": r.configuration,
+                        "model": r.model,
+                        "deployment": r.deployment,
+                    }
+                    for r in records
+                }.values()
+            ),
+        },
+    )
     return len(records)
 
 
@@ -59,7 +81,9 @@ def _check_columns(rows: list[dict[str, Any]], columns: ImportColumns, source: s
         if column is not None and column not in present:
             raise DataError(
                 f"column '{column}' not found (columns: {', '.join(sorted(present))})",
-                file=source, field=f"--{option}", fix=f"pass --{option} with an existing column",
+                file=source,
+                field=f"--{option}",
+                fix=f"pass --{option} with an existing column",
             )
 
 
@@ -67,46 +91,75 @@ def _refuse_other_source(out: Path, fingerprint: str, force: bool) -> None:
     previous = read_manifest(out)
     if previous is not None and previous.get("fingerprint") != fingerprint and not force:
         raise RunStoreError(
-            "the directory already holds a run from other data", file=out,
+            "the directory already holds a run from other data",
+            file=out,
             fix="choose another --out, or pass --force",
         )
 
 
-def _record(row: Mapping[str, Any], index: int, columns: ImportColumns, run_name: str,
-            harmful_default: bool, source: str) -> AttemptRecord:
+def _record(
+    row: Mapping[str, Any],
+    index: int,
+    columns: ImportColumns,
+    run_name: str,
+    harmful_default: bool,
+    source: str,
+) -> AttemptRecord:
     prompt = _text(row.get(columns.prompt))
     response = _cell(row.get(columns.response))
     item_id = str(_cell(row.get(columns.id)) if columns.id else index)
     model = str(_cell(row.get(columns.model)) or run_name) if columns.model else run_name
-    configuration = (str(_cell(row.get(columns.configuration)) or model)
-                     if columns.configuration else model)
+    configuration = (
+        str(_cell(row.get(columns.configuration)) or model) if columns.configuration else model
+    )
     messages = [{"role": "user", "content": prompt}]
     mapped = {c for c in columns.__dict__.values() if c}
     meta = {k: _cell(v) for k, v in row.items() if k not in mapped}
     return AttemptRecord(
         attempt_id=attempt_key(configuration, run_name, item_id, NO_ATTACK, 0),
-        configuration=configuration, model=model, deployment="imported", suite=run_name,
-        item_id=item_id, category=_opt_str(row.get(columns.category)) if columns.category else None,
-        harmful=_harmful(row, columns, harmful_default, index, source), attack=NO_ATTACK,
-        sample_index=0, request_hash=digest(messages), prompt=prompt,
+        configuration=configuration,
+        model=model,
+        deployment="imported",
+        suite=run_name,
+        item_id=item_id,
+        category=_opt_str(row.get(columns.category)) if columns.category else None,
+        harmful=_harmful(row, columns, harmful_default, index, source),
+        attack=NO_ATTACK,
+        sample_index=0,
+        request_hash=digest(messages),
+        prompt=prompt,
         messages=json.dumps(messages, ensure_ascii=False),
-        response=None if response is None else str(response), tool_calls=None,
-        finish_reason=None, status=Status.OK, error=None, error_kind=None, tries=0,
-        latency_s=None, prompt_tokens=None, completion_tokens=None, started_at=None,
-        finished_at=None, item_meta=json.dumps(meta, ensure_ascii=False, default=str),
+        response=None if response is None else str(response),
+        tool_calls=None,
+        finish_reason=None,
+        status=Status.OK,
+        error=None,
+        error_kind=None,
+        tries=0,
+        latency_s=None,
+        prompt_tokens=None,
+        completion_tokens=None,
+        started_at=None,
+        finished_at=None,
+        item_meta=json.dumps(meta, ensure_ascii=False, default=str),
     )
 
 
-def _harmful(row: Mapping[str, Any], columns: ImportColumns, default: bool, index: int,
-             source: str) -> bool:
+def _harmful(
+    row: Mapping[str, Any], columns: ImportColumns, default: bool, index: int, source: str
+) -> bool:
     value = _cell(row.get(columns.harmful)) if columns.harmful else None
     if value is None:
         return default
     try:
         return coerce_harmful(value)
     except ValueError as exc:
-        raise DataError(f"row {index}: {exc}", file=source, field="--harmful",
-                        fix="use true/false, 1/0, harmful/benign or safe/unsafe") from None
+        raise DataError(
+            f"row {index}: {exc}",
+            file=source,
+            field="--harmful",
+            fix="use true/false, 1/0, harmful/benign or safe/unsafe",
+        ) from None
 
 
 def _refuse_duplicates(records: list[AttemptRecord], columns: ImportColumns, source: str) -> None:
@@ -115,7 +168,9 @@ def _refuse_duplicates(records: list[AttemptRecord], columns: ImportColumns, sou
         if record.attempt_id in seen:
             raise DataError(
                 f"item id '{record.item_id}' appears twice for configuration "
-                f"'{record.configuration}'", file=source, field="--id",
+                f"'{record.configuration}'",
+                file=source,
+                field="--id",
                 fix="pass an --id column that is unique, or a --configuration/--model column",
             )
         seen.add(record.attempt_id)

@@ -16,8 +16,12 @@ __all__ = ["AnthropicProvider"]
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 # normalised to OpenAI's finish reasons so reports compare like with like
-FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-                  "tool_use": "tool_calls"}
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
 
 
 class AnthropicProvider:
@@ -61,7 +65,9 @@ def _parse(payload: Any, elapsed: float) -> Reply:
     content = payload.get("content") if isinstance(payload, dict) else None
     if not isinstance(content, list):
         raise MalformedReply("JSON reply has no content list")
-    texts = [str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    texts = [
+        str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"
+    ]
     calls = [
         ToolCall(id=b.get("id"), name=str(b.get("name", "")), arguments=json.dumps(b.get("input")))
         for b in content

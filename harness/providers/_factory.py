@@ -16,8 +16,9 @@ from harness.providers._types import Provider
 __all__ = ["build_provider"]
 
 
-def build_provider(spec: ModelSpec, *, api_key: str | None, base_dir: Path,
-                   client: httpx.AsyncClient | None = None) -> Provider:
+def build_provider(
+    spec: ModelSpec, *, api_key: str | None, base_dir: Path, client: httpx.AsyncClient | None = None
+) -> Provider:
     """`client` lets tests and benchmarks inject a transport instead of patching."""
     if spec.provider == "llamacpp":
         return LlamaCppProvider(spec, base_dir=base_dir)

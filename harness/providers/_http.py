@@ -37,16 +37,21 @@ def make_client(concurrency: int, timeout: float) -> httpx.AsyncClient:
     )
 
 
-async def post_json(client: httpx.AsyncClient, url: str, body: Mapping[str, Any],
-                    headers: Mapping[str, str], timeout: float) -> tuple[Any, float]:
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    deadline: float,
+) -> tuple[Any, float]:
     """POST and return (parsed JSON, seconds), raising the provider error that fits."""
     started = time.perf_counter()
     try:
         # a total deadline: the transport's timeouts are per socket operation
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline):
             response = await client.post(url, json=body, headers=dict(headers))
     except (TimeoutError, httpx.TimeoutException) as exc:
-        raise RequestTimeout(f"no reply within {timeout:g}s ({type(exc).__name__})") from None
+        raise RequestTimeout(f"no reply within {deadline:g}s ({type(exc).__name__})") from None
     except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
         raise ConnectionFailed(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
     elapsed = time.perf_counter() - started
@@ -55,7 +60,9 @@ async def post_json(client: httpx.AsyncClient, url: str, body: Mapping[str, Any]
         return json.loads(response.content), elapsed
     except ValueError:
         snippet = response.text[:80].replace("\n", " ")
-        raise MalformedReply(f"body is not JSON: {snippet!r}", status=response.status_code) from None
+        raise MalformedReply(
+            f"body is not JSON: {snippet!r}", status=response.status_code
+        ) from None
 
 
 def _raise_for_status(response: httpx.Response) -> None:

@@ -46,7 +46,7 @@ def render_base_prompt(messages: tuple[dict[str, Any], ...]) -> str:
 
 
 class LlamaCppProvider:
-    """One llama.cpp context per model; calls are serialised because a context is not thread-safe."""
+    """One llama.cpp context per model; calls are serialised: a context is not thread-safe."""
 
     def __init__(self, spec: ModelSpec, *, base_dir: Path) -> None:
         self._spec = spec
@@ -93,7 +93,8 @@ class LlamaCppProvider:
             if (self._spec.prompt_format or "chat") == "base":
                 out = self._llama.create_completion(
                     prompt=render_base_prompt(request.messages),
-                    stop=params.stop or BASE_STOP, **common,
+                    stop=params.stop or BASE_STOP,
+                    **common,
                 )
                 text = out["choices"][0]["text"]
             else:
@@ -119,7 +120,8 @@ def _model_path(spec: ModelSpec, base_dir: Path) -> Path:
     path = path if path.is_absolute() else base_dir / path
     if not path.is_file():
         raise ConfigError(
-            f"GGUF file not found: {path}", field="models.<name>.path",
+            f"GGUF file not found: {path}",
+            field="models.<name>.path",
             fix="give the path of a .gguf file, or omit path: to use the bundled Gemma 3 270M",
         )
     return path

@@ -78,6 +78,7 @@ def _tool_call(call: Any) -> ToolCall:
     return ToolCall(
         id=call.get("id") if isinstance(call, dict) else None,
         name=str(function.get("name", "")),
-        arguments=arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True),
+        arguments=arguments
+        if isinstance(arguments, str)
+        else json.dumps(arguments, sort_keys=True),
     )
-

@@ -19,8 +19,9 @@ __all__ = ["grade_run"]
 BATCH = 256
 
 
-async def grade_run(run_dir: Path, specs: Sequence[GraderSpec], *,
-                    concurrency: int = 8) -> Counter[str]:
+async def grade_run(
+    run_dir: Path, specs: Sequence[GraderSpec], *, concurrency: int = 8
+) -> Counter[str]:
     """Grade every OK attempt with each spec, replacing earlier grades of the same rater."""
     manifest = read_manifest(run_dir) or {}
     context = GraderContext(Path(manifest.get("base_dir", Path.cwd())))

@@ -38,18 +38,29 @@ class WorkItem:
 
     @cached_property
     def attempt_id(self) -> str:
-        return attempt_key(self.configuration.name, self.item.suite, self.item.item_id,
-                           self.attack, self.sample_index)
+        return attempt_key(
+            self.configuration.name,
+            self.item.suite,
+            self.item.item_id,
+            self.attack,
+            self.sample_index,
+        )
 
     @cached_property
     def request_hash(self) -> str:
         """What is actually sent: a changed model, prompt or parameter changes it."""
         model = self.configuration.model
-        return digest({
-            "provider": model.provider, "model": model.model, "base_url": model.base_url,
-            "path": model.path, "prompt_format": model.prompt_format,
-            "messages": self.messages, "params": self.params.model_dump(mode="json"),
-        })
+        return digest(
+            {
+                "provider": model.provider,
+                "model": model.model,
+                "base_url": model.base_url,
+                "path": model.path,
+                "prompt_format": model.prompt_format,
+                "messages": self.messages,
+                "params": self.params.model_dump(mode="json"),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -71,8 +82,11 @@ class Plan:
 
     def iter_work(self, model_name: str | None = None) -> Iterator[WorkItem]:
         """Configurations are interleaved per item, so a partial run covers all of them."""
-        configurations = [c for c in self.config.configurations
-                          if model_name is None or c.model_name == model_name]
+        configurations = [
+            c
+            for c in self.config.configurations
+            if model_name is None or c.model_name == model_name
+        ]
         for suite in self.suites:
             for item in suite.items:
                 for sample in range(self.samples):

@@ -1,4 +1,4 @@
-"""Calling a provider with bounded retries: exponential backoff with jitter, Retry-After honoured."""
+"""Calling a provider with bounded retries: backoff with jitter, honouring Retry-After."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ class CallOutcome:
     tries: int
 
 
-async def call_with_retries(provider: Provider, request: ChatRequest, spec: RetrySpec,
-                            limiter: AsyncLimiter | None) -> CallOutcome:
+async def call_with_retries(
+    provider: Provider, request: ChatRequest, spec: RetrySpec, limiter: AsyncLimiter | None
+) -> CallOutcome:
     tries = 0
     retrying = AsyncRetrying(
         stop=stop_after_attempt(spec.max_attempts),

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 
@@ -78,11 +79,18 @@ class _Writer:
             self.flush()
 
 
-async def execute(plan: Plan, store: RunStore, providers: Mapping[str, Provider],
-                  graders: Sequence[NamedGrader], *, options: RunOptions = RunOptions(),
-                  stop: asyncio.Event | None = None) -> RunSummary:
+async def execute(
+    plan: Plan,
+    store: RunStore,
+    providers: Mapping[str, Provider],
+    graders: Sequence[NamedGrader],
+    *,
+    options: RunOptions | None = None,
+    stop: asyncio.Event | None = None,
+) -> RunSummary:
     """Send every pending attempt of the plan; returns when done or when `stop` is set."""
     stop = stop or asyncio.Event()
+    options = options or RunOptions()
     started = time.perf_counter()
     done = store.finished_requests(include_errors=not options.retry_errors)
     summary = RunSummary(planned=plan.size)
@@ -93,22 +101,29 @@ async def execute(plan: Plan, store: RunStore, providers: Mapping[str, Provider]
     limiters = {name: _limiter(plan, name) for name in providers}
     with RunProgress(summary.pending, enabled=options.progress) as progress:
         workers = [
-            asyncio.create_task(_worker(work, providers[name], limiters[name], graders,
-                                        writer, progress, summary, stop))
+            asyncio.create_task(
+                _worker(
+                    work, providers[name], limiters[name], graders, writer, progress, summary, stop
+                )
+            )
             for name, (_, work) in pending.items()
             for _ in range(_pool_size(plan, name))
         ]
         flusher = asyncio.create_task(writer.flush_periodically())
         stopper = asyncio.create_task(stop.wait())
+        all_done: asyncio.Future[list[None]] = asyncio.ensure_future(asyncio.gather(*workers))
         try:
-            await asyncio.wait([stopper, asyncio.gather(*workers)],
-                               return_when=asyncio.FIRST_COMPLETED)
+            waiting: list[asyncio.Future[Any]] = [stopper, all_done]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            summary.interrupted = not all_done.done()
         finally:
-            summary.interrupted = stop.is_set()
-            for task in [*workers, flusher, stopper]:
+            everything: list[asyncio.Future[Any]] = [*workers, all_done, flusher, stopper]
+            for task in everything:
                 task.cancel()
-            await asyncio.gather(*workers, flusher, stopper, return_exceptions=True)
+            await asyncio.gather(*everything, return_exceptions=True)
             writer.flush()
+    if all_done.done() and not all_done.cancelled() and all_done.exception() is not None:
+        raise all_done.exception()  # type: ignore[misc]  # a bug in a worker, not a user error
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
@@ -118,8 +133,9 @@ def _pool_size(plan: Plan, model_name: str) -> int:
     return 1 if spec.provider == "llamacpp" else spec.concurrency
 
 
-def _pending(plan: Plan, model_name: str,
-             done: Mapping[str, str]) -> tuple[int, Iterator[WorkItem]]:
+def _pending(
+    plan: Plan, model_name: str, done: Mapping[str, str]
+) -> tuple[int, Iterator[WorkItem]]:
     """Count now, iterate lazily later: the work list is streamed, never held in memory."""
 
     def is_pending(work: WorkItem) -> bool:
@@ -129,9 +145,16 @@ def _pending(plan: Plan, model_name: str,
     return count, (work for work in plan.iter_work(model_name) if is_pending(work))
 
 
-async def _worker(work: Iterator[WorkItem], provider: Provider, limiter: AsyncLimiter | None,
-                  graders: Sequence[NamedGrader], writer: _Writer, progress: RunProgress,
-                  summary: RunSummary, stop: asyncio.Event) -> None:
+async def _worker(
+    work: Iterator[WorkItem],
+    provider: Provider,
+    limiter: AsyncLimiter | None,
+    graders: Sequence[NamedGrader],
+    writer: _Writer,
+    progress: RunProgress,
+    summary: RunSummary,
+    stop: asyncio.Event,
+) -> None:
     # workers of one model share the iterator; next() never awaits, so no two take one item
     for item in work:
         if stop.is_set():
@@ -149,8 +172,9 @@ def _limiter(plan: Plan, model_name: str) -> AsyncLimiter | None:
     return AsyncLimiter(1, 60.0 / rpm) if rpm else None
 
 
-async def _attempt(work: WorkItem, provider: Provider, limiter: AsyncLimiter | None
-                   ) -> AttemptRecord:
+async def _attempt(
+    work: WorkItem, provider: Provider, limiter: AsyncLimiter | None
+) -> AttemptRecord:
     spec = work.configuration.model
     started_at = now_iso()
     request = ChatRequest(messages=work.messages, params=work.params)
@@ -158,21 +182,33 @@ async def _attempt(work: WorkItem, provider: Provider, limiter: AsyncLimiter | N
         outcome = await call_with_retries(provider, request, spec.retry, limiter)
     except Exception as exc:  # a provider bug must still end in a recorded state
         log.exception("provider raised an unexpected error")
-        outcome = CallOutcome(None, ProviderError(f"internal error: {type(exc).__name__}: {exc}"), 1)
+        outcome = CallOutcome(
+            None, ProviderError(f"internal error: {type(exc).__name__}: {exc}"), 1
+        )
     return _record(work, outcome, started_at)
 
 
 def _record(work: WorkItem, outcome: CallOutcome, started_at: str) -> AttemptRecord:
     reply: Reply | None = outcome.reply
     error: ProviderError | None = outcome.error
-    calls = [{"id": c.id, "name": c.name, "arguments": c.arguments}
-             for c in (reply.tool_calls if reply else ())]
+    calls = [
+        {"id": c.id, "name": c.name, "arguments": c.arguments}
+        for c in (reply.tool_calls if reply else ())
+    ]
     conf, item = work.configuration, work.item
     return AttemptRecord(
-        attempt_id=work.attempt_id, configuration=conf.name, model=conf.model_name,
-        deployment=conf.deployment_name, suite=item.suite, item_id=item.item_id,
-        category=item.category, harmful=item.harmful, attack=work.attack,
-        sample_index=work.sample_index, request_hash=work.request_hash, prompt=item.prompt,
+        attempt_id=work.attempt_id,
+        configuration=conf.name,
+        model=conf.model_name,
+        deployment=conf.deployment_name,
+        suite=item.suite,
+        item_id=item.item_id,
+        category=item.category,
+        harmful=item.harmful,
+        attack=work.attack,
+        sample_index=work.sample_index,
+        request_hash=work.request_hash,
+        prompt=item.prompt,
         messages=json.dumps(work.messages, ensure_ascii=False),
         response=reply.text if reply else None,
         tool_calls=json.dumps(calls, ensure_ascii=False) if calls else None,
@@ -184,7 +220,8 @@ def _record(work: WorkItem, outcome: CallOutcome, started_at: str) -> AttemptRec
         latency_s=reply.latency_s if reply else None,
         prompt_tokens=reply.usage.prompt_tokens if reply else None,
         completion_tokens=reply.usage.completion_tokens if reply else None,
-        started_at=started_at, finished_at=now_iso(),
+        started_at=started_at,
+        finished_at=now_iso(),
         item_meta=json.dumps(item.meta, ensure_ascii=False, default=str) if item.meta else None,
     )
 
@@ -198,7 +235,12 @@ async def _grade(attempt: AttemptRecord, graders: Sequence[NamedGrader]) -> list
 async def grade_record(attempt: AttemptRecord, named: NamedGrader) -> GradeRecord:
     verdict = await grade_safely(named.grader, attempt)
     return GradeRecord(
-        attempt_id=attempt.attempt_id, grader=named.rater, label=str(verdict.label),
-        score=verdict.score, rationale=verdict.rationale, raw=verdict.raw,
-        error=verdict.error, graded_at=now_iso(),
+        attempt_id=attempt.attempt_id,
+        grader=named.rater,
+        label=str(verdict.label),
+        score=verdict.score,
+        rationale=verdict.rationale,
+        raw=verdict.raw,
+        error=verdict.error,
+        graded_at=now_iso(),
     )

@@ -20,10 +20,14 @@ from harness.store import RunStore, read_manifest, write_manifest
 __all__ = ["open_run", "prepare_graders", "run_experiment"]
 
 
-async def run_experiment(config: LoadedConfig, *, force: bool = False,
-                         options: RunOptions = RunOptions(),
-                         stop: asyncio.Event | None = None,
-                         output: Path | None = None) -> tuple[RunSummary, Path]:
+async def run_experiment(
+    config: LoadedConfig,
+    *,
+    force: bool = False,
+    options: RunOptions | None = None,
+    stop: asyncio.Event | None = None,
+    output: Path | None = None,
+) -> tuple[RunSummary, Path]:
     secrets = required_secrets(config)
     plan = build_plan(config)
     graders = prepare_graders(config.spec.graders, GraderContext(config.base_dir), config.path)
@@ -38,11 +42,20 @@ async def run_experiment(config: LoadedConfig, *, force: bool = False,
     return summary, run_dir
 
 
-def prepare_graders(specs: Sequence[GraderSpec], context: GraderContext,
-                    file: Path | None = None) -> list[NamedGrader]:
+def prepare_graders(
+    specs: Sequence[GraderSpec], context: GraderContext, file: Path | None = None
+) -> list[NamedGrader]:
     return [
-        NamedGrader(spec.rater, build_grader(spec.name, spec.options, context,
-                                             where=f"graders[{i}]", file=str(file) if file else None))
+        NamedGrader(
+            spec.rater,
+            build_grader(
+                spec.name,
+                spec.options,
+                context,
+                where=f"graders[{i}]",
+                file=str(file) if file else None,
+            ),
+        )
         for i, spec in enumerate(specs)
     ]
 
@@ -50,14 +63,22 @@ def prepare_graders(specs: Sequence[GraderSpec], context: GraderContext,
 def _providers(config: LoadedConfig, secrets: Mapping[str, str]) -> dict[str, Provider]:
     used = {c.model_name: c.model for c in config.configurations}
     return {
-        name: build_provider(spec, api_key=secrets.get(spec.api_key_env or ""),
-                             base_dir=config.base_dir)
+        name: build_provider(
+            spec, api_key=secrets.get(spec.api_key_env or ""), base_dir=config.base_dir
+        )
         for name, spec in used.items()
     }
 
 
-def open_run(config: LoadedConfig, plan: Plan, providers: Mapping[str, Provider], run_dir: Path,
-             *, force: bool, secrets: Sequence[str] | Any = ()) -> RunStore:
+def open_run(
+    config: LoadedConfig,
+    plan: Plan,
+    providers: Mapping[str, Provider],
+    run_dir: Path,
+    *,
+    force: bool,
+    secrets: Sequence[str] | Any = (),
+) -> RunStore:
     """Open the run directory, refusing to mix results of a different config unless forced."""
     content = _manifest_content(config, plan, providers)
     previous = read_manifest(run_dir)
@@ -80,8 +101,9 @@ def open_run(config: LoadedConfig, plan: Plan, providers: Mapping[str, Provider]
     return store
 
 
-def _manifest_content(config: LoadedConfig, plan: Plan,
-                      providers: Mapping[str, Provider]) -> dict[str, Any]:
+def _manifest_content(
+    config: LoadedConfig, plan: Plan, providers: Mapping[str, Provider]
+) -> dict[str, Any]:
     spec = config.spec
     return {
         "run": spec.name,
@@ -90,11 +112,15 @@ def _manifest_content(config: LoadedConfig, plan: Plan,
         "config_hash": config.config_hash(),
         "config": config.canonical(),
         "base_dir": str(config.base_dir),
-        "suites": {s.name: {"source": s.source, "fingerprint": s.fingerprint, "items": len(s.items)}
-                   for s in plan.suites},
+        "suites": {
+            s.name: {"source": s.source, "fingerprint": s.fingerprint, "items": len(s.items)}
+            for s in plan.suites
+        },
         "models": {name: _identity(spec.models[name], providers[name]) for name in providers},
-        "configurations": [{"name": c.name, "model": c.model_name, "deployment": c.deployment_name}
-                           for c in config.configurations],
+        "configurations": [
+            {"name": c.name, "model": c.model_name, "deployment": c.deployment_name}
+            for c in config.configurations
+        ],
         "graders": [g.model_dump(mode="json") | {"rater": g.rater} for g in spec.graders],
         "primary_grader": spec.primary_grader.rater,
         "samples": spec.samples,
@@ -104,12 +130,18 @@ def _manifest_content(config: LoadedConfig, plan: Plan,
 
 def _identity(spec: ModelSpec, provider: Provider) -> dict[str, Any]:
     identity: dict[str, Any] = {
-        "provider": spec.provider, "model": spec.model, "base_url": spec.base_url,
-        "api_key_env": spec.api_key_env, "params": spec.params.model_dump(mode="json"),
+        "provider": spec.provider,
+        "model": spec.model,
+        "base_url": spec.base_url,
+        "api_key_env": spec.api_key_env,
+        "params": spec.params.model_dump(mode="json"),
     }
     if isinstance(provider, LlamaCppProvider):
-        identity |= {"path": str(provider.path), "file_sha256": _sha256(provider.path),
-                     "prompt_format": spec.prompt_format or "chat"}
+        identity |= {
+            "path": str(provider.path),
+            "file_sha256": _sha256(provider.path),
+            "prompt_format": spec.prompt_format or "chat",
+        }
     return identity
 
 

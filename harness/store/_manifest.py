@@ -29,11 +29,14 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunStoreError(
-            f"manifest is unreadable: {exc}", file=path,
+            f"manifest is unreadable: {exc}",
+            file=path,
             fix="restore it from a backup or re-run into a new directory",
         ) from None
     if not isinstance(data, dict):
-        raise RunStoreError("manifest is not a JSON object", file=path, fix="re-run into a new directory")
+        raise RunStoreError(
+            "manifest is not a JSON object", file=path, fix="re-run into a new directory"
+        )
     return data
 
 
@@ -50,6 +53,8 @@ def write_manifest(directory: Path, content: dict[str, Any]) -> Path:
     }
     path = directory / MANIFEST_NAME
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(
+        json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+    )
     tmp.replace(path)
     return path

@@ -67,13 +67,15 @@ _UPSERT_GRADE = (
 class RunStore:
     """One run's database. Writes are batched by the caller; each batch is one transaction."""
 
-    def __init__(self, directory: Path, *, create: bool = False,
-                 secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, directory: Path, *, create: bool = False, secrets: Iterable[str] = ()
+    ) -> None:
         self.directory = directory
         self.path = directory / DB_NAME
         if not create and not self.path.is_file():
             raise RunStoreError(
-                "no run store here", file=directory,
+                "no run store here",
+                file=directory,
                 fix="pass a run directory written by `harness run` or `harness import`",
             )
         directory.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,8 @@ class RunStore:
             elif int(row[0]) != SCHEMA_VERSION:
                 raise RunStoreError(
                     f"store schema version {row[0]} is not supported (this harness reads "
-                    f"{SCHEMA_VERSION})", file=self.path,
+                    f"{SCHEMA_VERSION})",
+                    file=self.path,
                     fix="use the harness version that wrote it, or re-run into a new directory",
                 )
 
@@ -113,8 +116,9 @@ class RunStore:
         return _Transaction(self._db)
 
     # -- writing ---------------------------------------------------------------------------
-    def write_batch(self, attempts: Sequence[AttemptRecord],
-                    grades: Sequence[GradeRecord] = ()) -> None:
+    def write_batch(
+        self, attempts: Sequence[AttemptRecord], grades: Sequence[GradeRecord] = ()
+    ) -> None:
         """Attempts and their grades in one transaction: never an attempt without its grades.
 
         An attempt already stored is replaced only if it was an ERROR or its request changed;
@@ -158,13 +162,17 @@ class RunStore:
         return int(self._db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
 
     def iter_attempts(self, *, batch: int = 1000) -> Iterator[AttemptRecord]:
-        cursor = self._db.execute(f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts ORDER BY rowid")
+        cursor = self._db.execute(
+            f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts ORDER BY rowid"
+        )
         while rows := cursor.fetchmany(batch):
             for row in rows:
                 yield _attempt(row)
 
     def graders(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT DISTINCT grader FROM grades ORDER BY grader")]
+        return [
+            r[0] for r in self._db.execute("SELECT DISTINCT grader FROM grades ORDER BY grader")
+        ]
 
     def attempts_frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         wanted = ", ".join(columns or ATTEMPT_COLUMNS)

@@ -49,9 +49,15 @@ def load_suite(spec: SuiteSpec, config: LoadedConfig, index: int) -> LoadedSuite
     return LoadedSuite(spec.name, spec.source, fingerprint, tuple(items))
 
 
-def load_table(source: str, *, file_format: str = "auto", split: str = "train",
-               subset: str | None = None, revision: str | None = None,
-               origin: str | None = None) -> tuple[list[dict[str, Any]], str]:
+def load_table(
+    source: str,
+    *,
+    file_format: str = "auto",
+    split: str = "train",
+    subset: str | None = None,
+    revision: str | None = None,
+    origin: str | None = None,
+) -> tuple[list[dict[str, Any]], str]:
     """Read any supported table (file or hf: id) into rows, plus its fingerprint."""
     dataset, fingerprint = _read(source, file_format, split, subset, revision, origin, None)
     return dataset.to_list(), fingerprint
@@ -61,12 +67,26 @@ def _load_dataset(spec: SuiteSpec, config: LoadedConfig, where: str) -> tuple[An
     source = spec.source
     if not source.startswith(HF_PREFIX):
         source = str(config.resolve_path(source))
-    return _read(source, spec.format, spec.split, spec.subset, spec.revision,
-                 str(config.path), f"{where}.source")
+    return _read(
+        source,
+        spec.format,
+        spec.split,
+        spec.subset,
+        spec.revision,
+        str(config.path),
+        f"{where}.source",
+    )
 
 
-def _read(source: str, file_format: str, split: str, subset: str | None,
-          revision: str | None, origin: str | None, field_name: str | None) -> tuple[Any, str]:
+def _read(
+    source: str,
+    file_format: str,
+    split: str,
+    subset: str | None,
+    revision: str | None,
+    origin: str | None,
+    field_name: str | None,
+) -> tuple[Any, str]:
     import datasets  # heavy import; only paid when a suite is actually read
 
     datasets.disable_progress_bars()
@@ -76,34 +96,48 @@ def _read(source: str, file_format: str, split: str, subset: str | None,
     path = Path(source)
     if not path.is_file():
         raise DataError(
-            f"suite file not found: {path}", file=origin or path, field=field_name,
+            f"suite file not found: {path}",
+            file=origin or path,
+            field=field_name,
             fix="give a path relative to the config file, or hf:org/name for a hub dataset",
         )
     builder = FORMATS.get(path.suffix.lower()) if file_format == "auto" else _builder(file_format)
     if builder is None:
         raise DataError(
-            f"cannot tell the format of {path.name}", file=origin or path, field=field_name,
+            f"cannot tell the format of {path.name}",
+            file=origin or path,
+            field=field_name,
             fix="use a .jsonl, .json, .csv or .parquet file, or set format:",
         )
     try:
         dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as exc:  # datasets raises many unrelated types for malformed files
         raise DataError(
-            f"cannot parse {path} as {builder}: {_first_line(exc)}", file=origin or path,
-            field=field_name, fix=f"check that the file is valid {builder}",
+            f"cannot parse {path} as {builder}: {_first_line(exc)}",
+            file=origin or path,
+            field=field_name,
+            fix=f"check that the file is valid {builder}",
         ) from None
     return dataset, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _read_hub(datasets: Any, source: str, split: str, subset: str | None,
-              revision: str | None, origin: str | None, field_name: str | None) -> tuple[Any, str]:
+def _read_hub(
+    datasets: Any,
+    source: str,
+    split: str,
+    subset: str | None,
+    revision: str | None,
+    origin: str | None,
+    field_name: str | None,
+) -> tuple[Any, str]:
     name = source.removeprefix(HF_PREFIX)
     try:
         dataset = datasets.load_dataset(name, subset, split=split, revision=revision)
     except Exception as exc:  # offline, unknown id, gated, bad split: all reported the same way
         raise DataError(
             f"cannot load Hugging Face dataset '{name}' (split {split!r}): {_first_line(exc)}",
-            file=origin or source, field=field_name,
+            file=origin or source,
+            field=field_name,
             fix="check the id, split and subset; without network, download it to a local file",
         ) from None
     return dataset, f"hf:{name}@{revision or 'default'}:{dataset._fingerprint}"
@@ -118,8 +152,9 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _to_items(rows: list[dict[str, Any]], spec: SuiteSpec, origin: Path,
-              where: str) -> list[SuiteItem]:
+def _to_items(
+    rows: list[dict[str, Any]], spec: SuiteSpec, origin: Path, where: str
+) -> list[SuiteItem]:
     columns = spec.columns
     present = set(rows[0]) if rows else set()
     explicit = columns.model_fields_set
@@ -127,8 +162,10 @@ def _to_items(rows: list[dict[str, Any]], spec: SuiteSpec, origin: Path,
         column = getattr(columns, key)
         if column is not None and column not in present and (key in explicit or key == "prompt"):
             raise DataError(
-                f"column '{column}' not found in {spec.source} (columns: {', '.join(sorted(present))})",
-                file=origin, field=f"{where}.columns.{key}",
+                f"column '{column}' not found in {spec.source} "
+                f"(columns: {', '.join(sorted(present))})",
+                file=origin,
+                field=f"{where}.columns.{key}",
                 fix="map it to an existing column under columns:",
             )
     items: list[SuiteItem] = []
@@ -138,22 +175,32 @@ def _to_items(rows: list[dict[str, Any]], spec: SuiteSpec, origin: Path,
         item = _to_item(row, row_number, spec, mapped, origin, where)
         if item.item_id in seen:
             raise DataError(
-                f"duplicate id '{item.item_id}' in {spec.source}", file=origin,
-                field=f"{where}.columns.id", fix="ids must be unique within a suite",
+                f"duplicate id '{item.item_id}' in {spec.source}",
+                file=origin,
+                field=f"{where}.columns.id",
+                fix="ids must be unique within a suite",
             )
         seen.add(item.item_id)
         items.append(item)
     return items
 
 
-def _to_item(row: dict[str, Any], row_number: int, spec: SuiteSpec, mapped: set[str],
-             origin: Path, where: str) -> SuiteItem:
+def _to_item(
+    row: dict[str, Any],
+    row_number: int,
+    spec: SuiteSpec,
+    mapped: set[str],
+    origin: Path,
+    where: str,
+) -> SuiteItem:
     columns = spec.columns
     prompt = row.get(columns.prompt)
     if not isinstance(prompt, str) or not prompt.strip():
         raise DataError(
-            f"row {row_number} of {spec.source} has an empty or non-text prompt", file=origin,
-            field=f"{where}.columns.prompt", fix="remove the row or fill in its prompt",
+            f"row {row_number} of {spec.source} has an empty or non-text prompt",
+            file=origin,
+            field=f"{where}.columns.prompt",
+            fix="remove the row or fill in its prompt",
         )
     raw_id = row.get(columns.id) if columns.id else None
     category = row.get(columns.category) if columns.category else None
@@ -162,7 +209,9 @@ def _to_item(row: dict[str, Any], row_number: int, spec: SuiteSpec, mapped: set[
         harmful = spec.harmful if _missing(harmful_raw) else coerce_harmful(harmful_raw)
     except ValueError as exc:
         raise DataError(
-            f"row {row_number}: {exc}", file=origin, field=f"{where}.columns.harmful",
+            f"row {row_number}: {exc}",
+            file=origin,
+            field=f"{where}.columns.harmful",
             fix="use true/false, 1/0, or harmful/benign",
         ) from None
     return SuiteItem(
