@@ -6,9 +6,10 @@ import difflib
 import hashlib
 import json
 import os
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -174,60 +175,120 @@ def _system_prompt(loaded: LoadedConfig, name: str, deployment: DeploymentSpec) 
 
 
 def _config_error(exc: ValidationError, file: Path) -> ConfigError:
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"] if not str(part).startswith(("function-", "tagged"))]
-    field = _dotted(loc)
-    kind = error["type"]
+    errors = [_Located.of(error) for error in exc.errors()]
+    best = min(errors, key=lambda e: e.rank(errors))
+    field = _dotted(best.loc)
+    kind = best.error["type"]
     if kind == "extra_forbidden":
         return ConfigError(
-            f"unknown key '{loc[-1]}'",
+            f"unknown key '{best.loc[-1]}'",
             file=file,
             field=field,
-            fix=_unknown_key_fix(loc),
+            fix=_unknown_key_fix(best.loc[-1], best.parent),
         )
     if kind == "missing":
         return ConfigError("required key is missing", file=file, field=field, fix="add it")
-    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"expected a mapping of keys, got {type(best.error.get('input')).__name__}"
+    else:
+        message = str(best.error["msg"]).removeprefix("Value error, ")
     fix = "see the README's config reference" if "fix" not in message else None
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    others = sum(1 for e in errors if e is not best and e.compatible_with(best))
+    more = f" (and {others} more)" if others else ""
     return ConfigError(message + more, file=file, field=field or None, fix=fix)
 
 
-def _dotted(loc: list[str]) -> str:
+@dataclass(frozen=True)
+class _Located:
+    """A pydantic error with its location cleaned of union-member tags (`ConfigurationSpec`).
+
+    `branches` records which member of each union the error belongs to, so that errors of
+    the member that fits the input best can be preferred over those of the other members.
+    """
+
+    error: Any
+    loc: tuple[str, ...]
+    branches: tuple[tuple[tuple[str, ...], str], ...]
+    type_mismatch: bool  # the value is not of this union member's type at all
+    parent: type[BaseModel] | None  # the model the last key of `loc` belongs to
+
+    @classmethod
+    def of(cls, error: Any) -> _Located:
+        annotation: Any = ExperimentConfig
+        loc: list[str] = []
+        branches: list[tuple[tuple[str, ...], str]] = []
+        parent: type[BaseModel] | None = None
+        raw = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged"))]
+        for part in raw:
+            members = _union_members(annotation)
+            if len(members) > 1:
+                chosen = next((m for m in members if _member_name(m) == part), None)
+                if chosen is not None:
+                    branches.append((tuple(loc), part))
+                    annotation = chosen
+                    continue
+            elif members:
+                annotation = members[0]
+            loc.append(part)
+            parent = annotation if _is_model(annotation) else None
+            annotation = _child(annotation, part)
+        mismatch = bool(branches) and len(branches[-1][0]) == len(loc)
+        return cls(error, tuple(loc), tuple(branches), mismatch, parent)
+
+    def compatible_with(self, other: _Located) -> bool:
+        chosen = dict(other.branches)
+        return all(chosen.get(where, tag) == tag for where, tag in self.branches)
+
+    def rank(self, errors: list[_Located]) -> tuple[int, int, int, int]:
+        # an input that fits a union member, the member with the fewest errors, an unknown key
+        # (often the cause of a "missing" one), then the deepest location
+        siblings = sum(1 for e in errors if e.branches == self.branches)
+        return (
+            int(self.type_mismatch),
+            siblings,
+            int(self.error["type"] != "extra_forbidden"),
+            -len(self.loc),
+        )
+
+
+def _union_members(annotation: Any) -> list[Any]:
+    if isinstance(annotation, types.UnionType) or get_origin(annotation) is Union:
+        return [a for a in get_args(annotation) if a is not type(None)]
+    return []
+
+
+def _member_name(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _child(annotation: Any, part: str) -> Any:
+    """The annotation one step down: a model's field, a list's item or a mapping's value."""
+    if _is_model(annotation):
+        field = annotation.model_fields.get(part)
+        return field.annotation if field is not None else None
+    args = get_args(annotation)
+    if get_origin(annotation) in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if get_origin(annotation) is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _dotted(loc: tuple[str, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
     return out
 
 
-def _unknown_key_fix(loc: list[str]) -> str:
-    allowed = _allowed_keys(loc[:-1])
+def _unknown_key_fix(key: str, model: type[BaseModel] | None) -> str:
+    allowed = list(model.model_fields) if model is not None else []
     if not allowed:
         return "remove it"
-    close = difflib.get_close_matches(loc[-1], allowed, n=1)
+    close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return f"{hint}remove or rename it; allowed here: {', '.join(sorted(allowed))}"
-
-
-def _allowed_keys(parent: list[str]) -> list[str]:
-    """Walk the config models along `parent` to list the keys accepted at that level."""
-    model: type[BaseModel] | None = ExperimentConfig
-    for part in parent:
-        if model is None:
-            return []
-        field = model.model_fields.get(part)
-        if field is None:
-            # a mapping key (model name) or list index: the annotation's item model stays
-            continue
-        model = _inner_model(field.annotation)
-    return list(model.model_fields) if model is not None else []
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "ColumnMap",
@@ -151,35 +158,55 @@ class ExperimentConfig(StrictModel):
         # `configurations: {matrix: ...}` is the common case; accept it as a one-item list.
         return [value] if isinstance(value, dict) else value
 
-    @model_validator(mode="after")
-    def _check_references(self) -> Self:
-        for entry in self.configurations:
+    @field_validator("configurations")
+    @classmethod
+    def _check_references(
+        cls, value: list[ConfigurationSpec | MatrixEntry], info: ValidationInfo
+    ) -> list[ConfigurationSpec | MatrixEntry]:
+        # models and deployments are declared (so validated) first; skip if they failed
+        models, deployments = info.data.get("models"), info.data.get("deployments")
+        for index, entry in enumerate(value):
             pairs = (
                 [(m, d) for m in entry.matrix.models for d in entry.matrix.deployments]
                 if isinstance(entry, MatrixEntry)
                 else [(entry.model, entry.deployment)]
             )
             for model, deployment in pairs:
-                _require(model, self.models, "model", "models")
-                _require(deployment, self.deployments, "deployment", "deployments")
-        _require_unique([s.name for s in self.suites], "suite name")
-        _require_unique([g.rater for g in self.graders], "grader id")
-        primaries = [g for g in self.graders if g.primary]
-        if len(self.graders) > 1 and len(primaries) != 1:
+                if models is not None:
+                    _require(model, models, "model", "models", index)
+                if deployments is not None:
+                    _require(deployment, deployments, "deployment", "deployments", index)
+        return value
+
+    @field_validator("suites")
+    @classmethod
+    def _unique_suites(cls, value: list[SuiteSpec]) -> list[SuiteSpec]:
+        _require_unique([s.name for s in value], "suite name")
+        return value
+
+    @field_validator("graders")
+    @classmethod
+    def _check_graders(cls, value: list[GraderSpec]) -> list[GraderSpec]:
+        _require_unique([g.rater for g in value], "grader id")
+        primaries = [g for g in value if g.primary]
+        if len(value) > 1 and len(primaries) != 1:
             raise ValueError(
                 f"exactly one grader must have 'primary: true' (found {len(primaries)})"
             )
-        return self
+        return value
 
     @property
     def primary_grader(self) -> GraderSpec:
         return next((g for g in self.graders if g.primary), self.graders[0])
 
 
-def _require(name: str, table: dict[str, Any], kind: str, section: str) -> None:
+def _require(name: str, table: dict[str, Any], kind: str, section: str, index: int) -> None:
     if name not in table:
         known = ", ".join(sorted(table)) or "none"
-        raise ValueError(f"unknown {kind} '{name}'; define it under '{section}' (defined: {known})")
+        raise ValueError(
+            f"entry {index} names unknown {kind} '{name}'; define it under '{section}' "
+            f"(defined: {known})"
+        )
 
 
 def _require_unique(names: list[str], kind: str) -> None:

@@ -50,10 +50,8 @@ async def post_json(
         # a total deadline: the transport's timeouts are per socket operation
         async with asyncio.timeout(deadline):
             response = await client.post(url, json=body, headers=dict(headers))
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        raise RequestTimeout(f"no reply within {deadline:g}s ({type(exc).__name__})") from None
     except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-        raise ConnectionFailed(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        raise _transport_error(exc, deadline) from None
     elapsed = time.perf_counter() - started
     _raise_for_status(response)
     try:
@@ -63,6 +61,15 @@ async def post_json(
         raise MalformedReply(
             f"body is not JSON: {snippet!r}", status=response.status_code
         ) from None
+
+
+def _transport_error(exc: BaseException, deadline: float) -> RequestTimeout | ConnectionFailed:
+    # httpx-aiohttp maps every aiohttp connection error (a reset included) to ConnectTimeout,
+    # so the original aiohttp exception decides whether this really was a timeout.
+    cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+    if isinstance(cause, TimeoutError) or (cause is exc and isinstance(exc, httpx.TimeoutException)):
+        return RequestTimeout(f"no reply within {deadline:g}s ({type(cause).__name__})")
+    return ConnectionFailed(f"{type(cause).__name__}: {cause}".rstrip(": "))
 
 
 def _raise_for_status(response: httpx.Response) -> None:

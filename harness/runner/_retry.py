@@ -26,7 +26,7 @@ class RetryAfterOrBackoff(wait_base):
     def __init__(self, spec: RetrySpec) -> None:
         self._cap = spec.max_retry_after
         self._backoff = wait_exponential_jitter(
-            initial=spec.initial_backoff, max=spec.max_backoff, jitter=spec.initial_backoff
+            multiplier=spec.initial_backoff, max=spec.max_backoff, jitter=spec.initial_backoff
         )
 
     def __call__(self, retry_state: RetryCallState) -> float:

@@ -116,14 +116,16 @@ async def execute(
             waiting: list[asyncio.Future[Any]] = [stopper, all_done]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             summary.interrupted = not all_done.done()
+            # a worker that raised is a bug in the harness: surface it after the flush
+            failure = all_done.exception() if all_done.done() else None
         finally:
             everything: list[asyncio.Future[Any]] = [*workers, all_done, flusher, stopper]
             for task in everything:
                 task.cancel()
             await asyncio.gather(*everything, return_exceptions=True)
             writer.flush()
-    if all_done.done() and not all_done.cancelled() and all_done.exception() is not None:
-        raise all_done.exception()  # type: ignore[misc]  # a bug in a worker, not a user error
+    if failure is not None:
+        raise failure
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
