@@ -51,6 +51,8 @@ def import_completions(
     _refuse_duplicates(records, columns, source)
     with RunStore(out, create=True) as store:
         store.write_batch(records)
+    # a re-import keeps the grades already stored, so it keeps the graders that made them
+    previous = read_manifest(out) or {}
     write_manifest(
         out,
         {
@@ -59,7 +61,8 @@ def import_completions(
             "source": source,
             "fingerprint": fingerprint,
             "columns": columns.__dict__,
-            "graders": (read_manifest(out) or {}).get("graders", []),
+            "graders": previous.get("graders", []),
+            "primary_grader": previous.get("primary_grader"),
             "configurations": list(
                 {
                     r.configuration: {

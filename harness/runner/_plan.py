@@ -35,6 +35,7 @@ class WorkItem:
     sample_index: int
     params: GenerationParams
     messages: tuple[dict[str, Any], ...]
+    model_identity: str  # digest of the model and its fixed parameters (see model_identity())
 
     @cached_property
     def attempt_id(self) -> str:
@@ -49,24 +50,17 @@ class WorkItem:
     @cached_property
     def request_hash(self) -> str:
         """What is actually sent: a changed model, prompt or parameter changes it."""
-        model = self.configuration.model
-        return digest(
-            {
-                "provider": model.provider,
-                "model": model.model,
-                "base_url": model.base_url,
-                "path": model.path,
-                "prompt_format": model.prompt_format,
-                "messages": self.messages,
-                "params": self.params.model_dump(mode="json"),
-            }
-        )
+        return digest([self.model_identity, self.params.seed, self.messages])
 
 
 @dataclass(frozen=True)
 class Plan:
     config: LoadedConfig
     suites: tuple[LoadedSuite, ...]
+
+    @cached_property
+    def _identities(self) -> dict[str, str]:
+        return {c.name: model_identity(c) for c in self.config.configurations}
 
     @property
     def samples(self) -> int:
@@ -102,7 +96,23 @@ class Plan:
         if configuration.system_prompt:
             messages.append({"role": "system", "content": configuration.system_prompt})
         messages.append({"role": "user", "content": item.prompt})
-        return WorkItem(configuration, item, NO_ATTACK, sample, params, tuple(messages))
+        identity = self._identities[configuration.name]
+        return WorkItem(configuration, item, NO_ATTACK, sample, params, tuple(messages), identity)
+
+
+def model_identity(configuration: Configuration) -> str:
+    """Everything about a request but its messages and seed; computed once per configuration."""
+    model = configuration.model
+    return digest(
+        {
+            "provider": model.provider,
+            "model": model.model,
+            "base_url": model.base_url,
+            "path": model.path,
+            "prompt_format": model.prompt_format,
+            "params": model.params.model_dump(mode="json", exclude={"seed"}),
+        }
+    )
 
 
 def build_plan(config: LoadedConfig) -> Plan:

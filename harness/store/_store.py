@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ DB_NAME = "store.sqlite"
 SCHEMA_VERSION = 1
 ATTEMPT_COLUMNS = [f.name for f in fields(AttemptRecord)]
 GRADE_COLUMNS = [f.name for f in fields(GradeRecord)]
+# dataclasses.astuple deep-copies every field: too slow on the hot path
+_attempt_row = attrgetter(*ATTEMPT_COLUMNS)
+_grade_row = attrgetter(*GRADE_COLUMNS)
 _STATUSES = ", ".join(f"'{s}'" for s in Status)
 _LABELS = ", ".join(f"'{label}'" for label in Label)
 
@@ -130,15 +134,8 @@ class RunStore:
             self._db.executemany(
                 _DELETE_STALE_GRADES, [(a.attempt_id, a.request_hash) for a in attempts]
             )
-            self._db.executemany(_UPSERT_ATTEMPT, [self._scrub_row(astuple(a)) for a in attempts])
-            self._db.executemany(_UPSERT_GRADE, [self._scrub_row(astuple(g)) for g in grades])
-
-    def write_grades(self, records: Sequence[GradeRecord]) -> None:
-        if not records:
-            return
-        rows = [self._scrub_row(astuple(r)) for r in records]
-        with self._transaction():
-            self._db.executemany(_UPSERT_GRADE, rows)
+            self._db.executemany(_UPSERT_ATTEMPT, [self._scrub_row(_attempt_row(a)) for a in attempts])
+            self._db.executemany(_UPSERT_GRADE, [self._scrub_row(_grade_row(g)) for g in grades])
 
     def _scrub_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         if not self._secrets:

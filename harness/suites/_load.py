@@ -227,6 +227,9 @@ def _to_item(
 def coerce_harmful(value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, int | float) and value in (0, 1):
+        # a 1/0 column with blank cells is read as floats: 1.0 and 0.0
+        return bool(value)
     text = str(value).strip().lower()
     if text in TRUE_WORDS:
         return True
