@@ -1,16 +1,24 @@
-"""Bad input through the real CLI: exit 2 and one `error:` line naming the file/field, no trace."""
+"""Bad input through the real CLI: exit 2 and one `error:` line naming the file/field, no trace.
+
+Every case is a real `python -m harness` subprocess; they start together (a module fixture) so
+the interpreter start-ups overlap.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
 from _cli_helpers import assert_user_error, cli_env, harness
+
+Change = Callable[[dict[str, Any]], object]
 
 
 def base_config() -> dict[str, Any]:
@@ -24,113 +32,117 @@ def base_config() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    rows = [{"id": "a", "prompt": "Hello?", "harmful": False}]
-    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return tmp_path
+@dataclass(frozen=True)
+class Case:
+    needles: list[str]
+    change: Change | None = None  # validate exp.yaml made from base_config() so changed
+    commands: list[list[str]] = field(default_factory=list)  # or these; the last must fail
 
 
-def validate(workdir: Path, change: Callable[[dict[str, Any]], object]) -> Any:
+CASES: dict[str, Case] = {
+    "unknown-key": Case(
+        ["exp.yaml", "models.m.paramz", "unknown key 'paramz'", "did you mean 'params'?"],
+        lambda r: r["models"]["m"].update(paramz={}),
+    ),
+    "wrong-type": Case(
+        ["exp.yaml", "models.m.concurrency", "valid integer"],
+        lambda r: r["models"]["m"].update(concurrency="many"),
+    ),
+    "unknown-provider": Case(
+        ["exp.yaml", "models.m.provider", "'openai', 'anthropic' or 'llamacpp'"],
+        lambda r: r["models"]["m"].update(provider="openia"),
+    ),
+    "undefined-model": Case(
+        ["exp.yaml", "configurations", "unknown model 'gpt'"],
+        lambda r: r.update(configurations=[{"model": "gpt", "deployment": "raw"}]),
+    ),
+    "missing-api-key": Case(
+        ["exp.yaml", "models.m.api_key_env", "SOME_UNSET_VAR is not set"],
+        lambda r: r["models"]["m"].update(api_key_env="SOME_UNSET_VAR"),
+    ),
+    "missing-suite-file": Case(
+        ["exp.yaml", "suites[0].source", "absent.jsonl", "not found"],
+        lambda r: r["suites"][0].update(source="absent.jsonl"),
+    ),
+    "unparseable-suite-file": Case(
+        ["exp.yaml", "suites[0].source", "cannot parse", "bad.jsonl", "JSON parse error"],
+        lambda r: r["suites"][0].update(source="bad.jsonl"),
+    ),
+    "missing-suite-column": Case(
+        ["exp.yaml", "suites[0].columns.prompt", "column 'goal' not found"],
+        lambda r: r["suites"][0].update(columns={"prompt": "goal"}),
+    ),
+    "missing-config-file": Case(
+        ["absent.yaml", "config file not found"], commands=[["validate", "absent.yaml"]]
+    ),
+    "yaml-syntax-error": Case(
+        ["broken.yaml", "line 3, column 7", "YAML syntax error"],
+        commands=[["validate", "broken.yaml"]],
+    ),
+    "report-missing-run": Case(
+        ["no-such-run", "no run store here"], commands=[["report", "no-such-run"]]
+    ),
+    "export-unknown-format": Case(
+        ["--format", "'xml'", "csv, jsonl, parquet"],
+        commands=[["import", "done.jsonl", "--out", "run"], ["export", "run", "--format", "xml"]],
+    ),
+    "grade-unknown-grader": Case(
+        ["graders[0].name", "unknown grader 'refusal_keyword'", "did you mean 'refusal_keywords'?"],
+        commands=[
+            ["import", "done.jsonl", "--out", "run"],
+            ["grade", "run", "--grader", "refusal_keyword"],
+        ],
+    ),
+    "grade-malformed-option": Case(
+        ["--option", "malformed option 'list=xstest'"],
+        commands=[["grade", "run", "--grader", "refusal_keywords", "--option", "list=xstest"]],
+    ),
+}
+
+
+def prepare(folder: Path, case: Case) -> list[list[str]]:
+    folder.mkdir()
+    suite = {"id": "a", "prompt": "Hello?", "harmful": False}
+    (folder / "suite.jsonl").write_text(json.dumps(suite) + "\n", encoding="utf-8")
+    (folder / "bad.jsonl").write_text('{"prompt": "a"}\n{not json\n', encoding="utf-8")
+    (folder / "broken.yaml").write_text("name: t\nsamples: 1\n  seed: 2\n", encoding="utf-8")
+    done = {"prompt": "Hi?", "response": "Hello."}
+    (folder / "done.jsonl").write_text(json.dumps(done) + "\n", encoding="utf-8")
     raw = base_config()
-    change(raw)
-    (workdir / "exp.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
-    env = cli_env(workdir)
+    if case.change is not None:
+        case.change(raw)
+    (folder / "exp.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return case.commands or [["validate", "exp.yaml"]]
+
+
+def run_case(folder: Path, case: Case) -> list[subprocess.CompletedProcess[str]]:
+    env = cli_env(folder)
     env.pop("SOME_UNSET_VAR", None)
-    return harness("validate", "exp.yaml", cwd=workdir, env=env)
+    return [harness(*command, cwd=folder, env=env) for command in prepare(folder, case)]
 
 
-def test_valid_config_validates(workdir: Path) -> None:
-    result = validate(workdir, lambda raw: None)
+@pytest.fixture(scope="module")
+def outcomes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, list[subprocess.CompletedProcess[str]]]:
+    root = tmp_path_factory.mktemp("cli-errors")
+    cases = {"valid": Case([]), **CASES}
+    with ThreadPoolExecutor(4) as pool:
+        futures = {name: pool.submit(run_case, root / name, c) for name, c in cases.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def test_valid_config_validates(
+    outcomes: dict[str, list[subprocess.CompletedProcess[str]]],
+) -> None:
+    (result,) = outcomes["valid"]
     assert result.returncode == 0, result.stderr
     assert "1 configurations x 1 items x 1 samples = 1 requests" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("change", "needles"),
-    [
-        pytest.param(
-            lambda r: r["models"]["m"].update(paramz={}),
-            ["models.m.paramz", "unknown key 'paramz'", "did you mean 'params'?"],
-            id="unknown-key",
-        ),
-        pytest.param(
-            lambda r: r["models"]["m"].update(concurrency="many"),
-            ["models.m.concurrency", "valid integer"],
-            id="wrong-type",
-        ),
-        pytest.param(
-            lambda r: r["models"]["m"].update(provider="openia"),
-            ["models.m.provider", "'openai', 'anthropic' or 'llamacpp'"],
-            id="unknown-provider",
-        ),
-        pytest.param(
-            lambda r: r.update(configurations=[{"model": "gpt", "deployment": "raw"}]),
-            ["configurations", "unknown model 'gpt'"],
-            id="undefined-model",
-        ),
-        pytest.param(
-            lambda r: r["models"]["m"].update(api_key_env="SOME_UNSET_VAR"),
-            ["models.m.api_key_env", "SOME_UNSET_VAR is not set"],
-            id="missing-api-key",
-        ),
-        pytest.param(
-            lambda r: r["suites"][0].update(source="absent.jsonl"),
-            ["suites[0].source", "absent.jsonl", "not found"],
-            id="missing-suite-file",
-        ),
-        pytest.param(
-            lambda r: r["suites"][0].update(source="exp.yaml", format="jsonl"),
-            ["suites[0].source", "cannot parse"],
-            id="unparseable-suite-file",
-        ),
-        pytest.param(
-            lambda r: r["suites"][0].update(columns={"prompt": "goal"}),
-            ["suites[0].columns.prompt", "column 'goal' not found"],
-            id="missing-suite-column",
-        ),
-    ],
-)
-def test_config_errors(
-    workdir: Path, change: Callable[[dict[str, Any]], object], needles: list[str]
-) -> None:
-    result = validate(workdir, change)
-    assert_user_error(result, "exp.yaml", *needles)
-
-
-def test_missing_config_file(tmp_path: Path) -> None:
-    result = harness("validate", "absent.yaml", cwd=tmp_path)
-    assert_user_error(result, "absent.yaml", "config file not found")
-
-
-def test_yaml_syntax_error(tmp_path: Path) -> None:
-    (tmp_path / "exp.yaml").write_text("name: t\nsamples: 1\n  seed: 2\n", encoding="utf-8")
-    result = harness("validate", "exp.yaml", cwd=tmp_path)
-    assert_user_error(result, "exp.yaml", "line 3, column 7", "YAML syntax error")
-
-
-def test_report_on_missing_directory(tmp_path: Path) -> None:
-    result = harness("report", "no-such-run", cwd=tmp_path)
-    assert_user_error(result, "no-such-run", "no run store here")
-
-
-def test_export_unknown_format(tmp_path: Path) -> None:
-    result = harness("export", tmp_path, "--format", "xml", cwd=tmp_path)
-    assert_user_error(result, "--format", "'xml'", "csv, jsonl, parquet")
-
-
-def test_grade_unknown_grader_suggests_closest(tmp_path: Path) -> None:
-    (tmp_path / "done.jsonl").write_text(
-        json.dumps({"prompt": "Hi?", "response": "Hello."}) + "\n", encoding="utf-8"
-    )
-    env = cli_env(tmp_path)
-    assert harness("import", "done.jsonl", "--out", "run", cwd=tmp_path, env=env).returncode == 0
-    result = harness("grade", "run", "--grader", "refusal_keyword", cwd=tmp_path, env=env)
-    assert_user_error(
-        result, "unknown grader 'refusal_keyword'", "did you mean 'refusal_keywords'?"
-    )
-
-
-def test_grade_malformed_option(tmp_path: Path) -> None:
-    result = harness("grade", "run", "--option", "list=xstest", cwd=tmp_path)
-    assert_user_error(result, "--option", "malformed option")
+@pytest.mark.parametrize("name", list(CASES))
+def test_user_error(outcomes: dict[str, list[subprocess.CompletedProcess[str]]], name: str) -> None:
+    *setup, result = outcomes[name]
+    for step in setup:
+        assert step.returncode == 0, step.stderr
+    assert_user_error(result, *CASES[name].needles)

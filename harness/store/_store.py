@@ -134,7 +134,8 @@ class RunStore:
             self._db.executemany(
                 _DELETE_STALE_GRADES, [(a.attempt_id, a.request_hash) for a in attempts]
             )
-            self._db.executemany(_UPSERT_ATTEMPT, [self._scrub_row(_attempt_row(a)) for a in attempts])
+            attempt_rows = [self._scrub_row(_attempt_row(a)) for a in attempts]
+            self._db.executemany(_UPSERT_ATTEMPT, attempt_rows)
             self._db.executemany(_UPSERT_GRADE, [self._scrub_row(_grade_row(g)) for g in grades])
 
     def _scrub_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -90,7 +90,8 @@ def _read(
     import datasets  # heavy import; only paid when a suite is actually read
 
     datasets.disable_progress_bars()
-    logging.getLogger("datasets").setLevel(logging.ERROR)
+    # failures are re-raised as one-line DataErrors; datasets' own log lines would duplicate them
+    logging.getLogger("datasets").setLevel(logging.CRITICAL)
     if source.startswith(HF_PREFIX):
         return _read_hub(datasets, source, split, subset, revision, origin, field_name)
     path = Path(source)
@@ -113,7 +114,8 @@ def _read(
         dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as exc:  # datasets raises many unrelated types for malformed files
         raise DataError(
-            f"cannot parse {path} as {builder}: {_first_line(exc)}",
+            # the cause says what is wrong ("An error occurred while generating the dataset" not)
+            f"cannot parse {path} as {builder}: {_first_line(exc.__cause__ or exc)}",
             file=origin or path,
             field=field_name,
             fix=f"check that the file is valid {builder}",
