@@ -36,7 +36,7 @@ def base_config() -> dict[str, Any]:
 class Case:
     needles: list[str]
     change: Change | None = None  # validate exp.yaml made from base_config() so changed
-    commands: list[list[str]] = field(default_factory=list)  # or these; the last must fail
+    commands: list[list[str]] = field(default_factory=list)  # or run these; the last must fail
 
 
 CASES: dict[str, Case] = {
@@ -84,14 +84,11 @@ CASES: dict[str, Case] = {
     ),
     "export-unknown-format": Case(
         ["--format", "'xml'", "csv, jsonl, parquet"],
-        commands=[["import", "done.jsonl", "--out", "run"], ["export", "run", "--format", "xml"]],
+        commands=[["export", "run", "--format", "xml"]],
     ),
     "grade-unknown-grader": Case(
         ["graders[0].name", "unknown grader 'refusal_keyword'", "did you mean 'refusal_keywords'?"],
-        commands=[
-            ["import", "done.jsonl", "--out", "run"],
-            ["grade", "run", "--grader", "refusal_keyword"],
-        ],
+        commands=[["grade", "run", "--grader", "refusal_keyword"]],
     ),
     "grade-malformed-option": Case(
         ["--option", "malformed option 'list=xstest'"],
@@ -106,8 +103,6 @@ def prepare(folder: Path, case: Case) -> list[list[str]]:
     (folder / "suite.jsonl").write_text(json.dumps(suite) + "\n", encoding="utf-8")
     (folder / "bad.jsonl").write_text('{"prompt": "a"}\n{not json\n', encoding="utf-8")
     (folder / "broken.yaml").write_text("name: t\nsamples: 1\n  seed: 2\n", encoding="utf-8")
-    done = {"prompt": "Hi?", "response": "Hello."}
-    (folder / "done.jsonl").write_text(json.dumps(done) + "\n", encoding="utf-8")
     raw = base_config()
     if case.change is not None:
         case.change(raw)

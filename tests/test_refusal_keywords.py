@@ -175,11 +175,13 @@ def test_xstest_strmatch_labels_reproduced(xstest_exports: dict[str, Path], mode
         source / f"xstest_v2_completions_{model}_streval.csv", keep_default_na=False
     )
     assert set(released["strmatch_label"]) <= set(RELEASED), "labels outside the two classes"
-    assert (released["completion"].str.strip() == "").sum() == 0  # no empty completions
     exported = pd.read_csv(xstest_exports[model], keep_default_na=False, dtype={"item_id": str})
     assert len(exported) == len(released) == 450
     assert list(exported["item_id"]) == list(released["id"])  # row for row, in file order
-    expected = released["strmatch_label"].map(RELEASED)
+    # An empty completion is a NON_ANSWER here, where XSTest's rule says full compliance: a
+    # deliberate difference, kept visible. (The released files have no empty completion.)
+    empty = released["completion"].str.strip() == ""
+    expected = released["strmatch_label"].map(RELEASED).where(~empty, "NON_ANSWER")
     mismatches = [
         (row_id, want, got)
         for row_id, want, got in zip(

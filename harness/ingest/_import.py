@@ -11,7 +11,15 @@ from typing import Any
 
 from harness._errors import DataError, RunStoreError
 from harness.runner import NO_ATTACK, attempt_key, digest
-from harness.store import AttemptRecord, RunStore, Status, read_manifest, write_manifest
+from harness.store import (
+    DB_NAME,
+    MANIFEST_NAME,
+    AttemptRecord,
+    RunStore,
+    Status,
+    read_manifest,
+    write_manifest,
+)
 from harness.suites import coerce_harmful, load_table
 
 __all__ = ["ImportColumns", "import_completions"]
@@ -91,13 +99,18 @@ def _check_columns(rows: list[dict[str, Any]], columns: ImportColumns, source: s
 
 
 def _refuse_other_source(out: Path, fingerprint: str, force: bool) -> None:
+    """Another dataset's run is never mixed in: refused, or with --force replaced whole."""
     previous = read_manifest(out)
-    if previous is not None and previous.get("fingerprint") != fingerprint and not force:
+    if previous is None or previous.get("fingerprint") == fingerprint:
+        return
+    if not force:
         raise RunStoreError(
             "the directory already holds a run from other data",
             file=out,
-            fix="choose another --out, or pass --force",
+            fix="choose another --out, or pass --force to replace it",
         )
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", MANIFEST_NAME):
+        (out / name).unlink(missing_ok=True)
 
 
 def _record(

@@ -1,0 +1,98 @@
+"""A sentinel API key reaches the server and nothing else: no file, no output, no report."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from _cli_helpers import cli_env, harness
+
+from harness.testing import Fault, Rule, ScriptedServer
+
+SENTINEL = "sk-SENTINEL-7f3a9c2e41d84b6f"
+SECRET_PART = "7f3a9c2e41d84b6f"  # what would survive a partial mask or a reformatting
+
+
+def write_experiment(tmp_path: Path, server: ScriptedServer) -> Path:
+    rows = [
+        {"id": "rejected", "prompt": "REJECT this request", "harmful": True},
+        {"id": "flaky", "prompt": "FLAKY but fine", "harmful": False},
+    ]
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "name": "secrets",
+        "models": {
+            "m": {
+                "provider": "openai",
+                "model": "gpt-test",
+                "base_url": server.base_url,
+                "api_key_env": "HARNESS_TEST_KEY",
+                "retry": {"max_attempts": 2, "initial_backoff": 0.01, "max_backoff": 0.02},
+            }
+        },
+        "deployments": {"raw": {}},
+        "configurations": {"matrix": {"models": ["m"], "deployments": ["raw"]}},
+        "suites": [{"name": "core", "source": "suite.jsonl"}],
+        "graders": [{"name": "refusal_keywords"}],
+        "output": "run",
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def texts_of(path: Path) -> list[str]:
+    """The raw bytes of a file, plus its decoded cells where the format may compress them."""
+    texts = [path.read_bytes().decode("latin-1")]
+    if path.suffix == ".parquet":
+        texts.append(pd.read_parquet(path).to_csv())
+    elif path.name == "store.sqlite":
+        with sqlite3.connect(path) as db:
+            texts.append("\n".join(db.iterdump()))
+    return texts
+
+
+def test_api_key_never_leaks(tmp_path: Path) -> None:
+    rules = [
+        Rule("REJECT", faults=[Fault.http(401)]),  # not retried: ends in ERROR
+        Rule("FLAKY", faults=[Fault.http(500)]),  # retried once, then answered
+    ]
+    env = cli_env(tmp_path, {"HARNESS_TEST_KEY": SENTINEL})
+    with ScriptedServer(rules=rules) as server:
+        config = write_experiment(tmp_path, server)
+        run = harness("run", config, cwd=tmp_path, env=env)
+        requests = server.recorded()
+    assert run.returncode == 0, run.stderr
+    assert "ERROR=1, OK=1" in run.stderr
+
+    # the server did receive the key, so this test can see a leak if there is one
+    sent = sorted(r.last_user_text for r in requests)
+    assert sent == ["FLAKY but fine", "FLAKY but fine", "REJECT this request"]
+    assert {r.headers.get("authorization") for r in requests} == {f"Bearer {SENTINEL}"}
+
+    commands = [["report", "run", "--format", fmt] for fmt in ("md", "csv", "json")]
+    commands += [["export", "run", "--format", fmt] for fmt in ("csv", "jsonl", "parquet")]
+    with ThreadPoolExecutor(len(commands)) as pool:
+        outputs: list[subprocess.CompletedProcess[str]] = list(
+            pool.map(lambda c: harness(*c, cwd=tmp_path, env=env), commands)
+        )
+    for result in outputs:
+        assert result.returncode == 0, (result.args, result.stderr)
+
+    store = pd.read_csv(tmp_path / "run" / "attempts.csv")
+    assert sorted(store["status"]) == ["ERROR", "OK"]
+    assert "HTTP 401" in store.loc[store["status"] == "ERROR", "error"].item()
+
+    files = sorted(p for p in (tmp_path / "run").rglob("*") if p.is_file())
+    names = {p.name for p in files}
+    assert {"store.sqlite", "manifest.json", "attempts.csv", "attempts.jsonl"} <= names
+    assert "attempts.parquet" in names
+    seen = {str(p.relative_to(tmp_path)): texts_of(p) for p in files}
+    seen |= {" ".join(map(str, r.args[3:])): [r.stdout, r.stderr] for r in [run, *outputs]}
+    leaks = [where for where, texts in seen.items() if any(SECRET_PART in t for t in texts)]
+    assert leaks == []
