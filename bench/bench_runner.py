@@ -30,8 +30,18 @@ from httpx_aiohttp import AiohttpTransport
 @contextmanager
 def fake_server(latency: float) -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.testing", "--port", "0", "--latency", str(latency),
-         "--no-log"], stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "harness.testing",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            "--no-log",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline() if process.stdout else ""
@@ -62,14 +72,23 @@ async def bare_loop(base_url: str, requests: int, concurrency: int, aiohttp: boo
 
 def write_experiment(directory: Path, base_url: str, requests: int, concurrency: int) -> Path:
     suite = directory / "suite.jsonl"
-    suite.write_text("".join(
-        json.dumps({"id": f"p{i}", "prompt": f"prompt number {i}", "harmful": True}) + "\n"
-        for i in range(requests)
-    ))
+    suite.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "prompt": f"prompt number {i}", "harmful": True}) + "\n"
+            for i in range(requests)
+        )
+    )
     config = {
         "name": "bench",
-        "models": {"m": {"provider": "openai", "model": "m", "base_url": base_url,
-                         "concurrency": concurrency, "params": {"max_tokens": 8}}},
+        "models": {
+            "m": {
+                "provider": "openai",
+                "model": "m",
+                "base_url": base_url,
+                "concurrency": concurrency,
+                "params": {"max_tokens": 8},
+            }
+        },
         "deployments": {"raw": {}},
         "configurations": [{"model": "m", "deployment": "raw"}],
         "suites": [{"name": "s", "source": str(suite)}],
@@ -87,20 +106,34 @@ def harness_child(config: str) -> None:
     from harness.runner import RunOptions, run_experiment
 
     started = time.perf_counter()
-    summary, _ = asyncio.run(run_experiment(load_config(config),
-                                            options=RunOptions(progress=False)))
+    summary, _ = asyncio.run(
+        run_experiment(load_config(config), options=RunOptions(progress=False))
+    )
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"wall": wall, "run": summary.elapsed_s, "sent": summary.finished,
-                      "statuses": dict(summary.statuses), "peak_rss_mb": peak_mb}))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "run": summary.elapsed_s,
+                "sent": summary.finished,
+                "statuses": dict(summary.statuses),
+                "peak_rss_mb": peak_mb,
+            }
+        )
+    )
 
 
 def run_harness(base_url: str, requests: int, concurrency: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = write_experiment(Path(tmp), base_url, requests, concurrency)
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, __file__, "--child", str(config)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(config)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         process_wall = time.perf_counter() - started
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_wall"] = process_wall
@@ -138,8 +171,10 @@ def main() -> None:
         print(f"  {label:44} {seconds:7.2f} s   {seconds / ideal:5.2f} x ideal")
     print(f"  harness statuses {harness['statuses']}, peak RSS {harness['peak_rss_mb']:.0f} MB")
     per_attempt = zero["run"] / n * 1000
-    print(f"  zero latency: harness {zero['run']:.2f} s for {n} = {per_attempt:.2f} ms per attempt"
-          f" (peak RSS {zero['peak_rss_mb']:.0f} MB)")
+    print(
+        f"  zero latency: harness {zero['run']:.2f} s for {n} = {per_attempt:.2f} ms per attempt"
+        f" (peak RSS {zero['peak_rss_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -289,6 +289,24 @@ def list_graders() -> None:
         typer.echo(f"{name:20} {cls.__module__}:{cls.__qualname__}  {doc[0] if doc else ''}")
 
 
+@list_app.command("attacks")
+def list_attacks() -> None:
+    """Show the built-in attack transforms."""
+    from harness.attacks import describe_attacks
+
+    for name, description in describe_attacks():
+        typer.echo(f"{name:24} {description}")
+
+
+@list_app.command("tools")
+def list_tools() -> None:
+    """Show the simulated tools a tool-access deployment can offer."""
+    from harness.tools import CATALOG
+
+    for name, definition in sorted(CATALOG.items()):
+        typer.echo(f"{name:22} {definition.spec.description.splitlines()[0]}")
+
+
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
         raise UserError(
@@ -322,6 +340,8 @@ def _describe_plan(plan: Any) -> str:
     )
     return "\n".join(lines)
 
+
+from harness._cli_agree import agree  # noqa: E402,F401  (registers the command)
 
 if __name__ == "__main__":
     main()

@@ -308,8 +308,17 @@ def test_output_is_not_part_of_the_hash(tmp_path: Path) -> None:
     assert one.output_dir == (tmp_path / "a").resolve()
 
 
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
 def test_demo_config_is_valid() -> None:
-    demo = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
-    loaded = load_config(demo)
-    assert [c.name for c in loaded.configurations] == ["gemma-270m/raw", "gemma-270m/safety-prompt"]
+    loaded = load_config(CONFIGS[0].parent / "demo.yaml")
+    names = [c.name for c in loaded.configurations]
+    assert names[:2] == ["gemma-270m/raw", "gemma-270m/safety-prompt"]
+    assert loaded.configurations[0].system_prompt is None
     assert loaded.configurations[1].system_prompt
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_example_config_is_valid(path: Path) -> None:
+    assert load_config(path).configurations

@@ -22,7 +22,10 @@ def start(config: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "HARNESS_LOAD_PLUGINS": ""}
     return subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(config), "--no-report", "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -50,8 +53,9 @@ def stored_prompts(run_dir: Path) -> list[str]:
         return [a.prompt.split()[0] for a in store.iter_attempts()]
 
 
-def test_sigkill_then_resume_stores_every_attempt_once(tmp_path: Path,
-                                                       server: ScriptedServer) -> None:
+def test_sigkill_then_resume_stores_every_attempt_once(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     server.latency = 0.05
     config = write_config(tmp_path, server, n_items=N_ITEMS, deployments={"raw": {}})
     run_dir = tmp_path / "run"
@@ -73,8 +77,9 @@ def test_sigkill_then_resume_stores_every_attempt_once(tmp_path: Path,
     assert all(server.count(tag) <= 2 for tag in after)
 
 
-def test_sigint_stops_cleanly_and_keeps_finished_work(tmp_path: Path,
-                                                      server: ScriptedServer) -> None:
+def test_sigint_stops_cleanly_and_keeps_finished_work(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     server.latency = 0.05
     config = write_config(tmp_path, server, n_items=N_ITEMS, deployments={"raw": {}})
     run_dir = tmp_path / "run"

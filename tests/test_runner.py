@@ -18,6 +18,8 @@ from harness.providers import ChatRequest, Provider, Reply, build_provider
 from harness.reporting import configuration_table, labelled_attempts
 from harness.runner import RunOptions, build_plan, execute, open_run, prepare_graders
 from harness.runner import run_experiment as run
+from harness.runner._attempt import ConfigurationRuntime
+from harness.runner._channels import Channel
 from harness.store import AttemptRecord, RunStore
 from harness.testing import Fault, Rule, ScriptedServer
 
@@ -43,8 +45,9 @@ async def test_every_planned_attempt_is_stored_once(tmp_path: Path, server: Scri
     assert len(grades) == 20 and set(grades["grader"]) == {"refusal_keywords"}
 
 
-async def test_deployment_and_samples_shape_the_request(tmp_path: Path,
-                                                        server: ScriptedServer) -> None:
+async def test_deployment_and_samples_shape_the_request(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     config = load_config(write_config(tmp_path, server, n_items=1, samples=2))
     await run(config, options=QUIET)
     bodies = [r.body for r in server.recorded()]
@@ -53,8 +56,9 @@ async def test_deployment_and_samples_shape_the_request(tmp_path: Path,
     assert sorted(b["seed"] for b in bodies) == [1, 1, 2, 2]  # distinct seed per sample
 
 
-async def test_exhausted_retries_end_as_errors_never_graded(tmp_path: Path,
-                                                            server: ScriptedServer) -> None:
+async def test_exhausted_retries_end_as_errors_never_graded(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     server.add_rule(Rule(match="[item-001]", faults=[Fault.http(500)] * 10))
     config = load_config(write_config(tmp_path, server, n_items=3, deployments={"raw": {}}))
     summary, run_dir = await run(config, options=QUIET)
@@ -78,14 +82,16 @@ async def test_rerun_sends_only_missing_attempts(tmp_path: Path, server: Scripte
     summary, run_dir = await run(load_config(path), options=QUIET)
     assert summary.pending == 0 and len(server.recorded()) == sent
     # errors are kept unless asked; then re-sent and replaced, still one row each
-    summary, run_dir = await run(load_config(path), options=RunOptions(retry_errors=True,
-                                                                       progress=False))
+    summary, run_dir = await run(
+        load_config(path), options=RunOptions(retry_errors=True, progress=False)
+    )
     assert summary.pending == 1 and summary.statuses == {"OK": 1}
     assert [r.status for r in rows(run_dir)] == ["OK"] * 4
 
 
-async def test_changed_config_is_refused_unless_forced(tmp_path: Path,
-                                                       server: ScriptedServer) -> None:
+async def test_changed_config_is_refused_unless_forced(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     path = write_config(tmp_path, server, n_items=3)
     await run(load_config(path), options=QUIET)
     data = yaml.safe_load(path.read_text())
@@ -121,26 +127,28 @@ class CountingProvider:
         await self.inner.aclose()
 
 
-async def _execute_counting(tmp_path: Path, server: ScriptedServer, **model: object
-                            ) -> tuple[CountingProvider, float]:
-    config = load_config(write_config(tmp_path, server, n_items=12, deployments={"raw": {}},
-                                      model=dict(model)))
+async def _execute_counting(
+    tmp_path: Path, server: ScriptedServer, **model: object
+) -> CountingProvider:
+    config = load_config(
+        write_config(tmp_path, server, n_items=12, deployments={"raw": {}}, model=dict(model))
+    )
     plan = build_plan(config)
-    provider = CountingProvider(build_provider(config.spec.models["m"], api_key=None,
-                                               base_dir=tmp_path))
-    store = open_run(config, plan, {"m": provider}, tmp_path / "run", force=False)
+    spec = config.spec.models["m"]
+    provider = CountingProvider(build_provider(spec, api_key=None, base_dir=tmp_path))
+    channel = Channel("m", provider, spec)
+    runtimes = {c.name: ConfigurationRuntime(c, channel) for c in config.configurations}
+    store = open_run(config, plan, {"m": channel}, tmp_path / "run", force=False)
     graders = prepare_graders(config.spec.graders, GraderContext(tmp_path))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await execute(plan, store, {"m": provider}, graders, options=QUIET)
+    await execute(plan, store, runtimes, graders, options=QUIET)
     store.close()
     await provider.aclose()
-    return provider, loop.time() - started
+    return provider
 
 
 async def test_concurrency_limit_is_respected(tmp_path: Path, server: ScriptedServer) -> None:
     server.latency = 0.05
-    provider, _ = await _execute_counting(tmp_path, server, concurrency=3)
+    provider = await _execute_counting(tmp_path, server, concurrency=3)
     assert provider.peak == 3
 
 
@@ -184,9 +192,14 @@ async def test_a_broken_grader_yields_unparseable_not_a_crash(
     tmp_path: Path, server: ScriptedServer
 ) -> None:
     path = write_config(
-        tmp_path, server, n_items=4, deployments={"raw": {}},
-        graders=[{"name": "refusal_keywords", "primary": True},
-                 {"name": "test_runner:BrokenGrader", "id": "broken"}],
+        tmp_path,
+        server,
+        n_items=4,
+        deployments={"raw": {}},
+        graders=[
+            {"name": "refusal_keywords", "primary": True},
+            {"name": "test_runner:BrokenGrader", "id": "broken"},
+        ],
     )
     summary, run_dir = await run(load_config(path), options=QUIET)
     assert summary.statuses == {"OK": 4}

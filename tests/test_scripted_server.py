@@ -265,14 +265,15 @@ def test_health(server: ScriptedServer, client: httpx.Client) -> None:
 
 
 def test_concurrent_requests_are_not_serialized(client: httpx.Client) -> None:
-    with ScriptedServer(latency=0.05) as srv, ThreadPoolExecutor(64) as pool:
-        started = time.monotonic()
+    # a behavioural check, not a speed target: with 1 s of latency per reply, serialised
+    # handling would spread the arrivals of 8 parallel requests over 7 s or more
+    with ScriptedServer(latency=1.0) as srv, ThreadPoolExecutor(8) as pool:
         codes = list(
-            pool.map(lambda i: chat(client, srv, openai_body(str(i))).status_code, range(64))
+            pool.map(lambda i: chat(client, srv, openai_body(str(i))).status_code, range(8))
         )
-        elapsed = time.monotonic() - started
-    assert codes == [200] * 64
-    assert elapsed < 1.5, f"64 x 50 ms took {elapsed:.2f}s; requests were serialized"
+        arrivals = [r.received_at for r in srv.recorded()]
+    assert codes == [200] * 8
+    assert max(arrivals) - min(arrivals) < 1.0
 
 
 def _read_ready_line(proc: subprocess.Popen[str], timeout: float) -> str:

@@ -1,11 +1,19 @@
 """Experiment configs: the YAML schema and its resolution into configurations."""
 
+from harness.config._layers import (
+    DEFAULT_REFUSAL,
+    GuardSpec,
+    ProviderSideLayer,
+    SafetyLayerSpec,
+    ToolAccessSpec,
+)
 from harness.config._load import (
     Configuration,
     LoadedConfig,
     load_config,
     parse_config,
     required_secrets,
+    used_models,
 )
 from harness.config._models import (
     ColumnMap,
@@ -23,6 +31,7 @@ from harness.config._models import (
 )
 
 __all__ = [
+    "DEFAULT_REFUSAL",
     "ColumnMap",
     "Configuration",
     "ConfigurationSpec",
@@ -31,13 +40,18 @@ __all__ = [
     "FileRef",
     "GenerationParams",
     "GraderSpec",
+    "GuardSpec",
     "LoadedConfig",
     "MatrixEntry",
     "MatrixSpec",
     "ModelSpec",
+    "ProviderSideLayer",
     "RetrySpec",
+    "SafetyLayerSpec",
     "SuiteSpec",
+    "ToolAccessSpec",
     "load_config",
     "parse_config",
     "required_secrets",
+    "used_models",
 ]

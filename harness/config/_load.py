@@ -29,6 +29,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "required_secrets",
+    "used_models",
 ]
 
 
@@ -107,11 +108,29 @@ def parse_config(raw: Any, file: Path) -> LoadedConfig:
     return LoadedConfig(spec=spec, path=loaded.path, configurations=configurations)
 
 
-def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
-    """Read every API key the planned configurations need, or fail naming the variable."""
-    secrets: dict[str, str] = {}
+def used_models(loaded: LoadedConfig) -> list[str]:
+    """Models the run calls: configurations' models, guard models and judges' models."""
+    spec = loaded.spec
+    names = [c.model_name for c in loaded.configurations]
     for conf in loaded.configurations:
-        env = conf.model.api_key_env
+        names += [g.model for g in conf.deployment.guards() if g.model]
+    names += [str(g.options["model"]) for g in spec.graders if "model" in g.options]
+    return [n for n in dict.fromkeys(names) if n in spec.models]
+
+
+def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
+    """Read every API key the run needs, or fail naming the variable and where it is set."""
+    wanted = [
+        (loaded.spec.models[name].api_key_env, f"models.{name}.api_key_env")
+        for name in used_models(loaded)
+    ]
+    for conf in loaded.configurations:
+        wanted += [
+            (g.api_key_env, f"deployments.{conf.deployment_name}.safety_layer (moderation guard)")
+            for g in conf.deployment.guards()
+        ]
+    secrets: dict[str, str] = {}
+    for env, field in wanted:
         if env is None or env in secrets:
             continue
         value = os.environ.get(env)
@@ -119,7 +138,7 @@ def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
             raise ConfigError(
                 f"environment variable {env} is not set",
                 file=loaded.path,
-                field=f"models.{conf.model_name}.api_key_env",
+                field=field,
                 fix=f"export {env}=<your key> before running (the key never goes in the config)",
             )
         secrets[env] = value

@@ -13,6 +13,14 @@ from pydantic import (
     model_validator,
 )
 
+from harness.attacks._spec import NO_ATTACK, AttackList, AttackSpec
+from harness.config._layers import (
+    GuardSpec,
+    ProviderSideLayer,
+    SafetyLayerSpec,
+    ToolAccessSpec,
+)
+
 __all__ = [
     "ColumnMap",
     "ConfigurationSpec",
@@ -92,6 +100,26 @@ class FileRef(StrictModel):
 class DeploymentSpec(StrictModel):
     description: str | None = None
     system_prompt: str | FileRef | None = None
+    safety_layer: SafetyLayerSpec | None = None
+    tools: ToolAccessSpec | None = None
+    provider_side_layers: list[ProviderSideLayer] = Field(default_factory=list)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tool_list_shorthand(cls, value: Any) -> Any:
+        # `tools: [send_email, transfer_funds]` is short for `tools: {catalog: [...]}`
+        return {"catalog": value} if isinstance(value, list) else value
+
+    @field_validator("provider_side_layers", mode="before")
+    @classmethod
+    def _layer_name_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def guards(self) -> list[GuardSpec]:
+        layer = self.safety_layer
+        return [*layer.input, *layer.output] if layer else []
 
 
 class ConfigurationSpec(StrictModel):
@@ -114,6 +142,9 @@ class ColumnMap(StrictModel):
     prompt: str = "prompt"
     category: str | None = "category"
     harmful: str | None = "harmful"
+    targets: str | None = Field(
+        "targets", description="harmful target actions for tool-access runs (list or JSON text)"
+    )
 
 
 class SuiteSpec(StrictModel):
@@ -149,6 +180,7 @@ class ExperimentConfig(StrictModel):
     suites: list[SuiteSpec] = Field(min_length=1)
     samples: int = Field(1, ge=1)
     seed: int = 0
+    attacks: AttackList = Field(default_factory=lambda: [AttackSpec(name=NO_ATTACK)])
     graders: list[GraderSpec] = Field(min_length=1)
     output: str | None = None
 
@@ -176,6 +208,22 @@ class ExperimentConfig(StrictModel):
                     _require(model, models, "model", "models", index)
                 if deployments is not None:
                     _require(deployment, deployments, "deployment", "deployments", index)
+        return value
+
+    @field_validator("deployments")
+    @classmethod
+    def _guard_models_exist(
+        cls, value: dict[str, DeploymentSpec], info: ValidationInfo
+    ) -> dict[str, DeploymentSpec]:
+        models = info.data.get("models")
+        for name, deployment in value.items():
+            for guard in deployment.guards():
+                if guard.model is not None and models is not None and guard.model not in models:
+                    known = ", ".join(sorted(models))
+                    raise ValueError(
+                        f"deployment '{name}' has a guard using undefined model '{guard.model}';"
+                        f" define it under 'models' (defined: {known})"
+                    )
         return value
 
     @field_validator("suites")

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness._errors import ConfigError
 from harness.grading._types import Label, Verdict
+from harness.providers import ChatRequest, Reply
 from harness.store._records import AttemptRecord
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Grader",
     "GraderContext",
     "GraderOptions",
+    "JudgeFn",
     "build_grader",
     "grade_safely",
     "grader",
@@ -51,11 +53,19 @@ class GraderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class JudgeFn(Protocol):
+    async def __call__(self, model: str, request: ChatRequest) -> tuple[Reply | None, str | None]:
+        """The reply of a model declared in the config, or None and the error."""
+        ...
+
+
 @dataclass(frozen=True)
 class GraderContext:
     """What a grader may need from the experiment beyond its options."""
 
     base_dir: Path = field(default_factory=Path.cwd)
+    # calls a model declared under `models`, through the run's limits and retries
+    judge: JudgeFn | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 

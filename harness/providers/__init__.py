@@ -4,6 +4,7 @@ from harness.providers._anthropic import AnthropicProvider
 from harness.providers._factory import build_provider
 from harness.providers._http import make_client, parse_retry_after
 from harness.providers._llamacpp import LlamaCppProvider, default_gguf_path, render_base_prompt
+from harness.providers._moderation import ModerationClient, ModerationResult
 from harness.providers._openai import OpenAIProvider
 from harness.providers._types import (
     ChatRequest,
@@ -18,8 +19,10 @@ from harness.providers._types import (
     RequestTimeout,
     ServerError,
     ToolCall,
+    ToolsUnsupported,
     TransientError,
     Usage,
+    tools_refused,
 )
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "ConnectionFailed",
     "LlamaCppProvider",
     "MalformedReply",
+    "ModerationClient",
+    "ModerationResult",
     "OpenAIProvider",
     "PermanentError",
     "Provider",
@@ -38,6 +43,7 @@ __all__ = [
     "RequestTimeout",
     "ServerError",
     "ToolCall",
+    "ToolsUnsupported",
     "TransientError",
     "Usage",
     "build_provider",
@@ -45,4 +51,5 @@ __all__ = [
     "make_client",
     "parse_retry_after",
     "render_base_prompt",
+    "tools_refused",
 ]

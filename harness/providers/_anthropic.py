@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from harness.config import ModelSpec
 from harness.providers._http import post_json
-from harness.providers._types import ChatRequest, MalformedReply, Reply, ToolCall, Usage
+from harness.providers._types import (
+    ChatRequest,
+    MalformedReply,
+    Reply,
+    RequestRejected,
+    ToolCall,
+    ToolsUnsupported,
+    Usage,
+    tools_refused,
+)
 
 __all__ = ["AnthropicProvider"]
 
@@ -35,9 +45,14 @@ class AnthropicProvider:
             self._headers["x-api-key"] = api_key
 
     async def complete(self, request: ChatRequest) -> Reply:
-        payload, elapsed = await post_json(
-            self._client, self._url, self._body(request), self._headers, self._spec.timeout
-        )
+        try:
+            payload, elapsed = await post_json(
+                self._client, self._url, self._body(request), self._headers, self._spec.timeout
+            )
+        except RequestRejected as exc:
+            if request.tools and tools_refused(exc):
+                raise ToolsUnsupported(str(exc), status=exc.status) from None
+            raise
         return _parse(payload, elapsed)
 
     async def aclose(self) -> None:
@@ -50,7 +65,7 @@ class AnthropicProvider:
             "model": self._spec.model,
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
-            "messages": [m for m in request.messages if m["role"] != "system"],
+            "messages": to_anthropic_messages(request.messages),
         }
         if system:
             body["system"] = "\n\n".join(system)
@@ -58,7 +73,57 @@ class AnthropicProvider:
             body["top_p"] = params.top_p
         if params.stop:
             body["stop_sequences"] = params.stop
+        if request.tools:
+            body["tools"] = [
+                {
+                    "name": t["name"],
+                    "description": t["description"],
+                    "input_schema": t["parameters"],
+                }
+                for t in request.tools
+            ]
         return body  # the Messages API has no seed parameter
+
+
+def to_anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-shaped history → Messages API: tool calls become tool_use blocks, and runs of
+    tool results one user message of tool_result blocks."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        role = message["role"]
+        if role == "system":
+            continue
+        if role == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": message.get("tool_call_id"),
+                "content": str(message.get("content") or ""),
+            }
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+        elif role == "assistant" and message.get("tool_calls"):
+            out.append({"role": "assistant", "content": _tool_use_blocks(message)})
+        else:
+            out.append({"role": role, "content": message.get("content") or ""})
+    return out
+
+
+def _tool_use_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if message.get("content"):
+        blocks.append({"type": "text", "text": message["content"]})
+    for call in message["tool_calls"]:
+        function = call["function"]
+        try:
+            arguments = json.loads(function["arguments"] or "{}")
+        except ValueError:
+            arguments = {"_malformed_arguments": function["arguments"]}
+        blocks.append(
+            {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
+        )
+    return blocks
 
 
 def _parse(payload: Any, elapsed: float) -> Reply:

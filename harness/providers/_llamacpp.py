@@ -10,7 +10,7 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness.config import ModelSpec
-from harness.providers._types import ChatRequest, Reply, RequestRejected, Usage
+from harness.providers._types import ChatRequest, Reply, RequestRejected, ToolsUnsupported, Usage
 
 __all__ = ["LlamaCppProvider", "default_gguf_path", "render_base_prompt"]
 
@@ -59,6 +59,9 @@ class LlamaCppProvider:
         return self._path
 
     async def complete(self, request: ChatRequest) -> Reply:
+        if request.tools:
+            # in-process llama.cpp has no native tool calling here; never a silent text run
+            raise ToolsUnsupported("the llamacpp provider does not support tool calling")
         async with self._lock:
             if self._llama is None:
                 self._llama = await asyncio.to_thread(self._load)
@@ -78,6 +81,7 @@ class LlamaCppProvider:
             n_threads=self._spec.n_threads,
             seed=self._spec.params.seed if self._spec.params.seed is not None else 0,
             verbose=False,
+            swa_full=False,  # the full-size cache only wastes memory at these lengths
         )
 
     def _generate(self, request: ChatRequest) -> Reply:

@@ -9,7 +9,16 @@ import httpx
 
 from harness.config import ModelSpec
 from harness.providers._http import post_json
-from harness.providers._types import ChatRequest, MalformedReply, Reply, ToolCall, Usage
+from harness.providers._types import (
+    ChatRequest,
+    MalformedReply,
+    Reply,
+    RequestRejected,
+    ToolCall,
+    ToolsUnsupported,
+    Usage,
+    tools_refused,
+)
 
 __all__ = ["OpenAIProvider"]
 
@@ -24,9 +33,14 @@ class OpenAIProvider:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def complete(self, request: ChatRequest) -> Reply:
-        payload, elapsed = await post_json(
-            self._client, self._url, self._body(request), self._headers, self._spec.timeout
-        )
+        try:
+            payload, elapsed = await post_json(
+                self._client, self._url, self._body(request), self._headers, self._spec.timeout
+            )
+        except RequestRejected as exc:
+            if request.tools and tools_refused(exc):
+                raise ToolsUnsupported(str(exc), status=exc.status) from None
+            raise
         return _parse(payload, elapsed)
 
     async def aclose(self) -> None:
@@ -46,6 +60,8 @@ class OpenAIProvider:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = params.stop
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": dict(t)} for t in request.tools]
         return body
 
 

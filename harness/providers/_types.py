@@ -6,6 +6,7 @@ an ERROR attempt. `TransientError` subclasses are the ones worth retrying.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,8 +26,10 @@ __all__ = [
     "RequestTimeout",
     "ServerError",
     "ToolCall",
+    "ToolsUnsupported",
     "TransientError",
     "Usage",
+    "tools_refused",
 ]
 
 
@@ -79,12 +82,26 @@ class RequestRejected(PermanentError):
     kind = "rejected"
 
 
+class ToolsUnsupported(PermanentError):
+    """The model or server cannot call tools: the attempt is NO_TOOL_SUPPORT, not a text run."""
+
+    kind = "no_tool_support"
+
+
+def tools_refused(error: RequestRejected) -> bool:
+    """Whether a rejection of a request that offered tools is about the tools."""
+    text = str(error).lower()
+    return any(word in text for word in ("tool", "function call", "function_call"))
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     """Messages in OpenAI's role/content shape; adapters translate for other APIs."""
 
     messages: tuple[dict[str, Any], ...]
     params: GenerationParams
+    # tools the model may call: {"name", "description", "parameters" (JSON Schema)}
+    tools: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

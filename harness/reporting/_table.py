@@ -58,6 +58,9 @@ def _row(keys: Any, group: pd.DataFrame) -> dict[str, Any]:
         "valid": int(valid.sum()),
         "errors": int((status == "ERROR").sum()),
         "blocked": int(blocked.sum()),
+        "blocked_input": int((status == Status.BLOCKED_INPUT.value).sum()),
+        "blocked_output": int((status == Status.BLOCKED_OUTPUT.value).sum()),
+        "no_tool_support": int((status == Status.NO_TOOL_SUPPORT.value).sum()),
         "unparseable": int(unparseable.sum()),
         "ungraded": int(ungraded.sum()),
         "n_harmful": int((valid & harmful).sum()),
@@ -102,8 +105,9 @@ def _markdown(table: pd.DataFrame) -> str:
             _pct(r, lo, hi)
             for r, lo, hi in zip(table[name], table[f"{name}_lo"], table[f"{name}_hi"], strict=True)
         ]
-    if (table["ungraded"] > 0).any():
-        shown["ungraded"] = table["ungraded"]
+    for optional in ("ungraded", "no_tool_support"):
+        if (table[optional] > 0).any():
+            shown[optional] = table[optional]
     return str(shown.to_markdown(index=False))
 
 

@@ -1,5 +1,7 @@
 """Planning and running experiments: the work list, retries, and the async runner."""
 
+from harness.runner._attempt import ConfigurationRuntime, run_attempt
+from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._grade import grade_run
 from harness.runner._plan import NO_ATTACK, Plan, WorkItem, attempt_key, build_plan, digest
 from harness.runner._retry import CallOutcome, RetryAfterOrBackoff, call_with_retries
@@ -9,6 +11,9 @@ from harness.runner._session import open_run, prepare_graders, run_experiment
 __all__ = [
     "NO_ATTACK",
     "CallOutcome",
+    "Channel",
+    "ConfigurationRuntime",
+    "ModerationChannel",
     "NamedGrader",
     "Plan",
     "RetryAfterOrBackoff",
@@ -16,6 +21,7 @@ __all__ = [
     "RunSummary",
     "WorkItem",
     "attempt_key",
+    "build_channels",
     "build_plan",
     "call_with_retries",
     "digest",
@@ -24,5 +30,6 @@ __all__ = [
     "grade_run",
     "open_run",
     "prepare_graders",
+    "run_attempt",
     "run_experiment",
 ]

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.config import GraderSpec
+from harness._errors import ConfigError
+from harness.config import GraderSpec, ModelSpec
 from harness.grading import GraderContext
+from harness.runner._channels import Channel, build_channels
 from harness.runner._runner import NamedGrader, grade_record
-from harness.runner._session import prepare_graders
-from harness.store import GradeRecord, RunStore, Status, read_manifest, write_manifest
+from harness.runner._session import judge_through, prepare_graders
+from harness.store import (
+    MANIFEST_NAME,
+    GradeRecord,
+    RunStore,
+    Status,
+    read_manifest,
+    write_manifest,
+)
 
 __all__ = ["grade_run"]
 
@@ -22,10 +32,55 @@ BATCH = 256
 async def grade_run(
     run_dir: Path, specs: Sequence[GraderSpec], *, concurrency: int = 8
 ) -> Counter[str]:
-    """Grade every OK attempt with each spec, replacing earlier grades of the same rater."""
+    """Grade every OK attempt with each spec, replacing earlier grades of the same rater.
+
+    Judge models come from the run's own config (`models` in its manifest).
+    """
     manifest = read_manifest(run_dir) or {}
-    context = GraderContext(Path(manifest.get("base_dir", Path.cwd())))
-    graders = prepare_graders(specs, context)
+    base_dir = Path(manifest.get("base_dir", Path.cwd()))
+    channels = _judge_channels(run_dir, manifest, specs, base_dir)
+    try:
+        context = GraderContext(base_dir, judge=judge_through(channels))
+        graders = prepare_graders(specs, context)
+        labels = await _grade_all(run_dir, graders, concurrency)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in channels.values()))
+    _record_graders(run_dir, manifest, specs)
+    return labels
+
+
+def _judge_channels(
+    run_dir: Path, manifest: dict[str, Any], specs: Sequence[GraderSpec], base_dir: Path
+) -> dict[str, Channel]:
+    declared = (manifest.get("config") or {}).get("models") or {}
+    wanted = {str(s.options["model"]) for s in specs if "model" in s.options}
+    models: dict[str, ModelSpec] = {}
+    for name in sorted(wanted):
+        if name not in declared:
+            raise ConfigError(
+                f"judge model '{name}' is not declared in this run's config",
+                file=run_dir / MANIFEST_NAME,
+                field="config.models",
+                fix=f"declare '{name}' under models in the experiment config and re-run",
+            )
+        models[name] = ModelSpec.model_validate(declared[name])
+    secrets = {}
+    for name, model in models.items():
+        env = model.api_key_env
+        if env and not os.environ.get(env):
+            raise ConfigError(
+                f"environment variable {env} is not set",
+                field=f"models.{name}.api_key_env",
+                fix=f"export {env}=<your key> before grading",
+            )
+        if env:
+            secrets[env] = os.environ[env]
+    return build_channels(models, secrets, base_dir)
+
+
+async def _grade_all(
+    run_dir: Path, graders: Sequence[NamedGrader], concurrency: int
+) -> Counter[str]:
     labels: Counter[str] = Counter()
     with RunStore(run_dir) as store:
         batch: list[GradeRecord] = []
@@ -42,7 +97,6 @@ async def grade_run(
         batch = list(await asyncio.gather(*pending))
         store.write_batch((), batch)
         labels.update(g.label for g in batch)
-    _record_graders(run_dir, manifest, specs)
     return labels
 
 

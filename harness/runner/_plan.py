@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from harness.attacks import NO_ATTACK, Attack, build_attack
 from harness.config import Configuration, GenerationParams, LoadedConfig
 from harness.suites import LoadedSuite, SuiteItem, load_suite
 
 __all__ = ["NO_ATTACK", "Plan", "WorkItem", "attempt_key", "build_plan", "digest"]
-
-NO_ATTACK = "none"
 
 
 def digest(data: Any, length: int = 64) -> str:
@@ -34,8 +33,9 @@ class WorkItem:
     attack: str
     sample_index: int
     params: GenerationParams
-    messages: tuple[dict[str, Any], ...]
-    model_identity: str  # digest of the model and its fixed parameters (see model_identity())
+    messages: tuple[dict[str, Any], ...]  # before the live turns: system prompt, attack prefix
+    turns: tuple[str, ...]  # live user turns, sent one after another
+    model_identity: str  # digest of the model, its fixed parameters and the deployment
 
     @cached_property
     def attempt_id(self) -> str:
@@ -50,13 +50,14 @@ class WorkItem:
     @cached_property
     def request_hash(self) -> str:
         """What is actually sent: a changed model, prompt or parameter changes it."""
-        return digest([self.model_identity, self.params.seed, self.messages])
+        return digest([self.model_identity, self.params.seed, self.messages, self.turns])
 
 
 @dataclass(frozen=True)
 class Plan:
     config: LoadedConfig
     suites: tuple[LoadedSuite, ...]
+    attacks: tuple[Attack, ...]
 
     @cached_property
     def _identities(self) -> dict[str, str]:
@@ -72,10 +73,10 @@ class Plan:
 
     @property
     def size(self) -> int:
-        return len(self.config.configurations) * self.n_items * self.samples
+        return len(self.config.configurations) * self.n_items * self.samples * len(self.attacks)
 
     def iter_work(self, model_name: str | None = None) -> Iterator[WorkItem]:
-        """Configurations are interleaved per item, so a partial run covers all of them."""
+        """Configurations and attacks are interleaved per item: a partial run covers them all."""
         configurations = [
             c
             for c in self.config.configurations
@@ -84,20 +85,26 @@ class Plan:
         for suite in self.suites:
             for item in suite.items:
                 for sample in range(self.samples):
-                    for configuration in configurations:
-                        yield self._work(configuration, item, sample)
+                    for attack in self.attacks:
+                        for configuration in configurations:
+                            yield self._work(configuration, item, attack, sample)
 
-    def _work(self, configuration: Configuration, item: SuiteItem, sample: int) -> WorkItem:
+    def _work(
+        self, configuration: Configuration, item: SuiteItem, attack: Attack, sample: int
+    ) -> WorkItem:
         params = configuration.model.params
         if params.seed is not None and sample:
             # distinct samples need distinct seeds, or sampling repeats itself
             params = params.model_copy(update={"seed": params.seed + sample})
+        plan = attack.apply(item.prompt)
         messages: list[dict[str, Any]] = []
         if configuration.system_prompt:
             messages.append({"role": "system", "content": configuration.system_prompt})
-        messages.append({"role": "user", "content": item.prompt})
+        messages.extend(dict(m) for m in plan.prefix)
         identity = self._identities[configuration.name]
-        return WorkItem(configuration, item, NO_ATTACK, sample, params, tuple(messages), identity)
+        return WorkItem(
+            configuration, item, attack.name, sample, params, tuple(messages), plan.turns, identity
+        )
 
 
 def model_identity(configuration: Configuration) -> str:
@@ -111,10 +118,18 @@ def model_identity(configuration: Configuration) -> str:
             "path": model.path,
             "prompt_format": model.prompt_format,
             "params": model.params.model_dump(mode="json", exclude={"seed"}),
+            "deployment": configuration.deployment.model_dump(
+                mode="json", exclude={"description", "system_prompt"}
+            ),
         }
     )
 
 
 def build_plan(config: LoadedConfig) -> Plan:
     suites = tuple(load_suite(spec, config, i) for i, spec in enumerate(config.spec.suites))
-    return Plan(config, suites)
+    file = str(config.path)
+    attacks = tuple(
+        build_attack(spec, config.base_dir, file=file, where=f"attacks[{i}]")
+        for i, spec in enumerate(config.spec.attacks)
+    )
+    return Plan(config, suites, attacks)

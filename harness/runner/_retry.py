@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from aiolimiter import AsyncLimiter
 from tenacity import (
@@ -17,7 +19,15 @@ from tenacity.wait import wait_base
 from harness.config import RetrySpec
 from harness.providers import ChatRequest, Provider, ProviderError, Reply, TransientError
 
-__all__ = ["CallOutcome", "RetryAfterOrBackoff", "call_with_retries"]
+__all__ = [
+    "CallOutcome",
+    "Outcome",
+    "RetryAfterOrBackoff",
+    "call_with_retries",
+    "with_retries",
+]
+
+T = TypeVar("T")
 
 
 class RetryAfterOrBackoff(wait_base):
@@ -38,15 +48,23 @@ class RetryAfterOrBackoff(wait_base):
 
 
 @dataclass(frozen=True)
+class Outcome(Generic[T]):
+    value: T | None
+    error: ProviderError | None
+    tries: int
+
+
+@dataclass(frozen=True)
 class CallOutcome:
     reply: Reply | None
     error: ProviderError | None
     tries: int
 
 
-async def call_with_retries(
-    provider: Provider, request: ChatRequest, spec: RetrySpec, limiter: AsyncLimiter | None
-) -> CallOutcome:
+async def with_retries(
+    send: Callable[[], Awaitable[T]], spec: RetrySpec, limiter: AsyncLimiter | None
+) -> Outcome[T]:
+    """Run `send` until it succeeds, fails permanently, or the tries run out."""
     tries = 0
     retrying = AsyncRetrying(
         stop=stop_after_attempt(spec.max_attempts),
@@ -60,7 +78,14 @@ async def call_with_retries(
                 tries += 1
                 if limiter is not None:
                     await limiter.acquire()
-                reply = await provider.complete(request)
+                value = await send()
     except ProviderError as exc:
-        return CallOutcome(None, exc, tries)
-    return CallOutcome(reply, None, tries)
+        return Outcome(None, exc, tries)
+    return Outcome(value, None, tries)
+
+
+async def call_with_retries(
+    provider: Provider, request: ChatRequest, spec: RetrySpec, limiter: AsyncLimiter | None
+) -> CallOutcome:
+    outcome = await with_retries(lambda: provider.complete(request), spec, limiter)
+    return CallOutcome(outcome.value, outcome.error, outcome.tries)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
@@ -11,13 +10,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiolimiter import AsyncLimiter
-
 from harness.grading import Grader, grade_safely
-from harness.providers import ChatRequest, Provider, ProviderError, Reply
+from harness.runner._attempt import ConfigurationRuntime, internal_error_record, run_attempt
 from harness.runner._plan import Plan, WorkItem
 from harness.runner._progress import RunProgress
-from harness.runner._retry import CallOutcome, call_with_retries
 from harness.store import AttemptRecord, GradeRecord, RunStore, Status, now_iso
 
 __all__ = ["NamedGrader", "RunOptions", "RunSummary", "execute", "grade_record"]
@@ -82,32 +78,31 @@ class _Writer:
 async def execute(
     plan: Plan,
     store: RunStore,
-    providers: Mapping[str, Provider],
+    runtimes: Mapping[str, ConfigurationRuntime],
     graders: Sequence[NamedGrader],
     *,
     options: RunOptions | None = None,
     stop: asyncio.Event | None = None,
 ) -> RunSummary:
-    """Send every pending attempt of the plan; returns when done or when `stop` is set."""
+    """Send every pending attempt of the plan; returns when done or when `stop` is set.
+
+    `runtimes` maps each configuration name to its channel and layers.
+    """
     stop = stop or asyncio.Event()
     options = options or RunOptions()
     started = time.perf_counter()
     done = store.finished_requests(include_errors=not options.retry_errors)
     summary = RunSummary(planned=plan.size)
-    pending = {name: _pending(plan, name, done) for name in providers}
+    channels = {r.channel.name: r.channel for r in runtimes.values()}
+    pending = {name: _pending(plan, name, done) for name in channels}
     summary.pending = sum(count for count, _ in pending.values())
     summary.already_done = summary.planned - summary.pending
     writer = _Writer(store, options)
-    limiters = {name: _limiter(plan, name) for name in providers}
     with RunProgress(summary.pending, enabled=options.progress) as progress:
         workers = [
-            asyncio.create_task(
-                _worker(
-                    work, providers[name], limiters[name], graders, writer, progress, summary, stop
-                )
-            )
+            asyncio.create_task(_worker(work, runtimes, graders, writer, progress, summary, stop))
             for name, (_, work) in pending.items()
-            for _ in range(_pool_size(plan, name))
+            for _ in range(channels[name].pool_size)
         ]
         flusher = asyncio.create_task(writer.flush_periodically())
         stopper = asyncio.create_task(stop.wait())
@@ -130,11 +125,6 @@ async def execute(
     return summary
 
 
-def _pool_size(plan: Plan, model_name: str) -> int:
-    spec = plan.config.spec.models[model_name]
-    return 1 if spec.provider == "llamacpp" else spec.concurrency
-
-
 def _pending(
     plan: Plan, model_name: str, done: Mapping[str, str]
 ) -> tuple[int, Iterator[WorkItem]]:
@@ -149,8 +139,7 @@ def _pending(
 
 async def _worker(
     work: Iterator[WorkItem],
-    provider: Provider,
-    limiter: AsyncLimiter | None,
+    runtimes: Mapping[str, ConfigurationRuntime],
     graders: Sequence[NamedGrader],
     writer: _Writer,
     progress: RunProgress,
@@ -161,71 +150,20 @@ async def _worker(
     for item in work:
         if stop.is_set():
             return
-        attempt = await _attempt(item, provider, limiter)
+        attempt = await _attempt(item, runtimes[item.configuration.name])
         grades = await _grade(attempt, graders)
         writer.add(attempt, grades)
         summary.statuses[attempt.status] += 1
         progress.advance(attempt.status)
 
 
-def _limiter(plan: Plan, model_name: str) -> AsyncLimiter | None:
-    rpm = plan.config.spec.models[model_name].rpm
-    # one request per 60/rpm seconds: smooth, with no burst at start
-    return AsyncLimiter(1, 60.0 / rpm) if rpm else None
-
-
-async def _attempt(
-    work: WorkItem, provider: Provider, limiter: AsyncLimiter | None
-) -> AttemptRecord:
-    spec = work.configuration.model
+async def _attempt(work: WorkItem, runtime: ConfigurationRuntime) -> AttemptRecord:
     started_at = now_iso()
-    request = ChatRequest(messages=work.messages, params=work.params)
     try:
-        outcome = await call_with_retries(provider, request, spec.retry, limiter)
-    except Exception as exc:  # a provider bug must still end in a recorded state
-        log.exception("provider raised an unexpected error")
-        outcome = CallOutcome(
-            None, ProviderError(f"internal error: {type(exc).__name__}: {exc}"), 1
-        )
-    return _record(work, outcome, started_at)
-
-
-def _record(work: WorkItem, outcome: CallOutcome, started_at: str) -> AttemptRecord:
-    reply: Reply | None = outcome.reply
-    error: ProviderError | None = outcome.error
-    calls = [
-        {"id": c.id, "name": c.name, "arguments": c.arguments}
-        for c in (reply.tool_calls if reply else ())
-    ]
-    conf, item = work.configuration, work.item
-    return AttemptRecord(
-        attempt_id=work.attempt_id,
-        configuration=conf.name,
-        model=conf.model_name,
-        deployment=conf.deployment_name,
-        suite=item.suite,
-        item_id=item.item_id,
-        category=item.category,
-        harmful=item.harmful,
-        attack=work.attack,
-        sample_index=work.sample_index,
-        request_hash=work.request_hash,
-        prompt=item.prompt,
-        messages=json.dumps(work.messages, ensure_ascii=False),
-        response=reply.text if reply else None,
-        tool_calls=json.dumps(calls, ensure_ascii=False) if calls else None,
-        finish_reason=reply.finish_reason if reply else None,
-        status=Status.OK if reply else Status.ERROR,
-        error=error.describe() if error else None,
-        error_kind=error.kind if error else None,
-        tries=outcome.tries,
-        latency_s=reply.latency_s if reply else None,
-        prompt_tokens=reply.usage.prompt_tokens if reply else None,
-        completion_tokens=reply.usage.completion_tokens if reply else None,
-        started_at=started_at,
-        finished_at=now_iso(),
-        item_meta=json.dumps(item.meta, ensure_ascii=False, default=str) if item.meta else None,
-    )
+        return await run_attempt(work, runtime)
+    except Exception as exc:  # a bug below must still end in a recorded state
+        log.exception("attempt failed with an unexpected error")
+        return internal_error_record(work, f"{type(exc).__name__}: {exc}", started_at)
 
 
 async def _grade(attempt: AttemptRecord, graders: Sequence[NamedGrader]) -> list[GradeRecord]:

@@ -10,14 +10,26 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import RunStoreError
-from harness.config import GraderSpec, LoadedConfig, ModelSpec, required_secrets
-from harness.grading import GraderContext, build_grader
-from harness.providers import LlamaCppProvider, Provider, build_provider
+from harness.config import (
+    GraderSpec,
+    GuardSpec,
+    LoadedConfig,
+    ModelSpec,
+    required_secrets,
+    used_models,
+)
+from harness.grading import GraderContext, JudgeFn, build_grader
+from harness.layers import build_safety_layer
+from harness.layers._guards import ModerateFn
+from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
+from harness.runner._attempt import ConfigurationRuntime
+from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._plan import Plan, build_plan
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute
 from harness.store import RunStore, read_manifest, write_manifest
+from harness.tools import ToolDefinition, custom_tool, validate_tool_names
 
-__all__ = ["open_run", "prepare_graders", "run_experiment"]
+__all__ = ["judge_through", "open_run", "prepare_graders", "run_experiment"]
 
 
 async def run_experiment(
@@ -30,16 +42,93 @@ async def run_experiment(
 ) -> tuple[RunSummary, Path]:
     secrets = required_secrets(config)
     plan = build_plan(config)
-    graders = prepare_graders(config.spec.graders, GraderContext(config.base_dir), config.path)
-    providers = _providers(config, secrets)
-    run_dir = output or config.output_dir
-    store = open_run(config, plan, providers, run_dir, force=force, secrets=secrets.values())
+    models = {name: config.spec.models[name] for name in used_models(config)}
+    channels = build_channels(models, secrets, config.base_dir)
+    moderation: dict[int, ModerationChannel] = {}
     try:
-        summary = await execute(plan, store, providers, graders, options=options, stop=stop)
+        runtimes = _runtimes(config, channels, moderation, secrets)
+        context = GraderContext(config.base_dir, judge=judge_through(channels))
+        graders = prepare_graders(config.spec.graders, context, config.path)
+        run_dir = output or config.output_dir
+        store = open_run(config, plan, channels, run_dir, force=force, secrets=secrets.values())
+        try:
+            summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
+        finally:
+            store.close()
     finally:
-        store.close()
-        await asyncio.gather(*(p.aclose() for p in providers.values()))
+        closing: list[Channel | ModerationChannel] = [*channels.values(), *moderation.values()]
+        await asyncio.gather(*(c.aclose() for c in closing))
     return summary, run_dir
+
+
+def judge_through(channels: Mapping[str, Channel]) -> JudgeFn:
+    """Graders call judge models through the same channels (limits, retries) as the run."""
+
+    async def judge(model: str, request: ChatRequest) -> tuple[Reply | None, str | None]:
+        channel = channels.get(model)
+        if channel is None:
+            return None, f"model '{model}' is not declared under models"
+        outcome = await channel.complete(request)
+        return outcome.reply, outcome.error.describe() if outcome.error else None
+
+    return judge
+
+
+def _runtimes(
+    config: LoadedConfig,
+    channels: Mapping[str, Channel],
+    moderation: dict[int, ModerationChannel],
+    secrets: Mapping[str, str],
+) -> dict[str, ConfigurationRuntime]:
+    judge = judge_through(channels)
+
+    async def complete(model: str, request: ChatRequest) -> tuple[str | None, str | None]:
+        reply, error = await judge(model, request)
+        return (reply.text if reply else None), error
+
+    def moderate_for(guard: GuardSpec) -> ModerateFn:
+        channel = moderation.setdefault(
+            id(guard), ModerationChannel(guard, secrets.get(guard.api_key_env or ""))
+        )
+
+        async def moderate(text: str) -> tuple[Mapping[str, float] | None, bool, str | None]:
+            outcome = await channel.moderate(text)
+            if outcome.value is None:
+                return None, False, outcome.error.describe() if outcome.error else "no result"
+            return outcome.value.scores, outcome.value.flagged, None
+
+        return moderate
+
+    runtimes = {}
+    for conf in config.configurations:
+        deployment = conf.deployment
+        where = f"deployments.{conf.deployment_name}"
+        safety = (
+            build_safety_layer(
+                deployment.safety_layer,
+                complete=complete,
+                moderate_for=moderate_for,
+                base_dir=config.base_dir,
+                file=str(config.path),
+                where=f"{where}.safety_layer",
+            )
+            if deployment.safety_layer
+            else None
+        )
+        custom: tuple[ToolDefinition, ...] = ()
+        if deployment.tools is not None:
+            tools_where = f"{where}.tools"
+            validate_tool_names(
+                deployment.tools.catalog, file=str(config.path), where=f"{tools_where}.catalog"
+            )
+            custom = tuple(
+                custom_tool(raw, file=str(config.path), where=f"{tools_where}.custom[{i}]")
+                for i, raw in enumerate(deployment.tools.custom)
+            )
+        runtimes[conf.name] = ConfigurationRuntime(
+            conf, channels[conf.model_name], safety, deployment.tools, custom
+        )
+    return runtimes
 
 
 def prepare_graders(
@@ -60,27 +149,17 @@ def prepare_graders(
     ]
 
 
-def _providers(config: LoadedConfig, secrets: Mapping[str, str]) -> dict[str, Provider]:
-    used = {c.model_name: c.model for c in config.configurations}
-    return {
-        name: build_provider(
-            spec, api_key=secrets.get(spec.api_key_env or ""), base_dir=config.base_dir
-        )
-        for name, spec in used.items()
-    }
-
-
 def open_run(
     config: LoadedConfig,
     plan: Plan,
-    providers: Mapping[str, Provider],
+    channels: Mapping[str, Channel],
     run_dir: Path,
     *,
     force: bool,
     secrets: Sequence[str] | Any = (),
 ) -> RunStore:
     """Open the run directory, refusing to mix results of a different config unless forced."""
-    content = _manifest_content(config, plan, providers)
+    content = _manifest_content(config, plan, channels)
     previous = read_manifest(run_dir)
     history: list[str] = []
     if previous is not None:
@@ -102,7 +181,7 @@ def open_run(
 
 
 def _manifest_content(
-    config: LoadedConfig, plan: Plan, providers: Mapping[str, Provider]
+    config: LoadedConfig, plan: Plan, channels: Mapping[str, Channel]
 ) -> dict[str, Any]:
     spec = config.spec
     return {
@@ -116,7 +195,17 @@ def _manifest_content(
             s.name: {"source": s.source, "fingerprint": s.fingerprint, "items": len(s.items)}
             for s in plan.suites
         },
-        "models": {name: _identity(spec.models[name], providers[name]) for name in providers},
+        "models": {name: _identity(c.spec, c.provider) for name, c in channels.items()},
+        "deployments": {
+            name: {
+                "system_prompt": bool(d.system_prompt),
+                "safety_layer": d.safety_layer.model_dump(mode="json") if d.safety_layer else None,
+                "tools": d.tools.model_dump(mode="json") if d.tools else None,
+                "provider_side_layers": [p.model_dump(mode="json") for p in d.provider_side_layers],
+            }
+            for name, d in spec.deployments.items()
+        },
+        "attacks": [a.name for a in plan.attacks],
         "configurations": [
             {"name": c.name, "model": c.model_name, "deployment": c.deployment_name}
             for c in config.configurations

@@ -13,6 +13,8 @@ class Status(StrEnum):
     ERROR = "ERROR"
     BLOCKED_INPUT = "BLOCKED_INPUT"
     BLOCKED_OUTPUT = "BLOCKED_OUTPUT"
+    # a tool-access deployment on a model or server that cannot call tools: never run as text
+    NO_TOOL_SUPPORT = "NO_TOOL_SUPPORT"
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,13 @@ class AttemptRecord:
     sample_index: int
     request_hash: str
     prompt: str
-    messages: str  # JSON
-    response: str | None
-    tool_calls: str | None  # JSON
+    messages: str  # JSON: the whole conversation, tool calls and observations included
+    response: str | None  # what the user sees (a guard's refusal text when blocked)
+    raw_response: str | None  # the model's unfiltered reply, when a guard replaced it
+    tool_calls: str | None  # JSON list of executed (simulated) tool calls
+    targets: str | None  # JSON list of the item's declared harmful target actions
+    guard_events: str | None  # JSON list of guard decisions, with categories and latency
+    model_calls: int  # model requests this attempt made (agent steps and turns)
     finish_reason: str | None
     status: Status
     error: str | None

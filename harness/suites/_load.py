@@ -11,6 +11,7 @@ from typing import Any
 
 from harness._errors import DataError
 from harness.config import LoadedConfig, SuiteSpec
+from harness.tools import parse_targets
 
 __all__ = ["LoadedSuite", "SuiteItem", "coerce_harmful", "load_suite", "load_table"]
 
@@ -28,6 +29,8 @@ class SuiteItem:
     category: str | None
     harmful: bool
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # declared harmful tool actions, as {"tool": ..., "arguments": {name: regex}} dicts
+    targets: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def _to_items(
     columns = spec.columns
     present = set(rows[0]) if rows else set()
     explicit = columns.model_fields_set
-    for key in ("id", "prompt", "category", "harmful"):
+    for key in ("id", "prompt", "category", "harmful", "targets"):
         column = getattr(columns, key)
         if column is not None and column not in present and (key in explicit or key == "prompt"):
             raise DataError(
@@ -172,7 +175,11 @@ def _to_items(
             )
     items: list[SuiteItem] = []
     seen: set[str] = set()
-    mapped = {c for c in (columns.id, columns.prompt, columns.category, columns.harmful) if c}
+    mapped = {
+        c
+        for c in (columns.id, columns.prompt, columns.category, columns.harmful, columns.targets)
+        if c
+    }
     for row_number, row in enumerate(rows):
         item = _to_item(row, row_number, spec, mapped, origin, where)
         if item.item_id in seen:
@@ -223,7 +230,18 @@ def _to_item(
         category=None if _missing(category) else str(category),
         harmful=harmful,
         meta={k: v for k, v in row.items() if k not in mapped},
+        targets=_targets(row, columns.targets, origin, f"{where} row {row_number}"),
     )
+
+
+def _targets(
+    row: dict[str, Any], column: str | None, origin: Path, where: str
+) -> tuple[dict[str, Any], ...]:
+    raw = row.get(column) if column else None
+    if raw is None or _missing(raw) or raw == "" or raw == []:
+        return ()
+    actions = parse_targets(raw, file=str(origin), where=f"{where}.targets")
+    return tuple({"tool": a.tool, "arguments": dict(a.arguments)} for a in actions)
 
 
 def coerce_harmful(value: Any) -> bool:

@@ -92,6 +92,8 @@ class ToolCall:
 
     name: str
     arguments: dict[str, Any]
+    # sent verbatim as OpenAI's `arguments` string instead of JSON: to script a malformed call
+    raw_arguments: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class Fault:
     status: int = 500
     retry_after: float | None = None
     seconds: float = 0.0
+    message: str | None = None  # the error body's message, for kind="status"
 
     def __post_init__(self) -> None:
         # Literal is not enforced at runtime and a typo would silently reply normally.
@@ -109,8 +112,10 @@ class Fault:
             raise ValueError(f"unknown fault kind: {self.kind!r}")
 
     @classmethod
-    def http(cls, status: int, retry_after: float | None = None) -> Fault:
-        return cls("status", status=status, retry_after=retry_after)
+    def http(
+        cls, status: int, retry_after: float | None = None, message: str | None = None
+    ) -> Fault:
+        return cls("status", status=status, retry_after=retry_after, message=message)
 
     @classmethod
     def reset(cls) -> Fault:
@@ -284,7 +289,12 @@ def _openai_tool_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
         {
             "id": _new_id("call_"),
             "type": "function",
-            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            "function": {
+                "name": c.name,
+                "arguments": c.raw_arguments
+                if c.raw_arguments is not None
+                else json.dumps(c.arguments),
+            },
         }
         for c in calls
     ]
@@ -397,7 +407,10 @@ async def _apply_fault(fault: Fault, request: web.Request, api: Api) -> web.Stre
         return None
     if fault.kind == "status":
         return _error_response(
-            api, fault.status, f"scripted fault: HTTP {fault.status}", fault.retry_after
+            api,
+            fault.status,
+            fault.message or f"scripted fault: HTTP {fault.status}",
+            fault.retry_after,
         )
     if fault.kind == "reset":
         _abort_connection(request)

@@ -1,0 +1,30 @@
+"""Deployment layers: the safety layer (guards) around a model."""
+
+from harness.layers._guards import (
+    LLAMA_GUARD_TEMPLATE,
+    Guard,
+    GuardVerdict,
+    KeywordGuard,
+    ModelGuard,
+    ModerationGuard,
+    parse_json_verdict,
+    parse_llama_guard,
+)
+from harness.layers._safety import GuardEvent, SafetyLayer, build_safety_layer
+from harness.layers._templates import check_template, render_template
+
+__all__ = [
+    "LLAMA_GUARD_TEMPLATE",
+    "Guard",
+    "GuardEvent",
+    "GuardVerdict",
+    "KeywordGuard",
+    "ModelGuard",
+    "ModerationGuard",
+    "SafetyLayer",
+    "build_safety_layer",
+    "check_template",
+    "parse_json_verdict",
+    "parse_llama_guard",
+    "render_template",
+]

@@ -1,0 +1,85 @@
+"""Channels: every request to one model (or moderation endpoint) goes through its own.
+
+A channel holds the model's concurrency gate, rate limiter and retry policy, so the model's own
+attempts, guards that use it and judges that use it all share one budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiolimiter import AsyncLimiter
+
+from harness.config import GuardSpec, ModelSpec, RetrySpec
+from harness.providers import (
+    ChatRequest,
+    ModerationClient,
+    ModerationResult,
+    Provider,
+    build_provider,
+    make_client,
+)
+from harness.runner._retry import CallOutcome, Outcome, with_retries
+
+__all__ = ["Channel", "ModerationChannel", "build_channels"]
+
+
+class Channel:
+    def __init__(self, name: str, provider: Provider, spec: ModelSpec) -> None:
+        self.name = name
+        self.provider = provider
+        self.spec = spec
+        size = 1 if spec.provider == "llamacpp" else spec.concurrency
+        self._gate = asyncio.Semaphore(size)
+        # one request per 60/rpm seconds: smooth, with no burst at start
+        self._limiter = AsyncLimiter(1, 60.0 / spec.rpm) if spec.rpm else None
+
+    @property
+    def pool_size(self) -> int:
+        return 1 if self.spec.provider == "llamacpp" else self.spec.concurrency
+
+    async def complete(self, request: ChatRequest) -> CallOutcome:
+        async with self._gate:
+            outcome = await with_retries(
+                lambda: self.provider.complete(request), self.spec.retry, self._limiter
+            )
+        return CallOutcome(outcome.value, outcome.error, outcome.tries)
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+
+class ModerationChannel:
+    def __init__(self, spec: GuardSpec, api_key: str | None) -> None:
+        assert spec.base_url is not None  # guaranteed by GuardSpec's validation
+        self._client = ModerationClient(
+            spec.base_url,
+            api_key=api_key,
+            model=spec.moderation_model,
+            client=make_client(spec.concurrency, spec.timeout),
+            timeout=spec.timeout,
+        )
+        self._gate = asyncio.Semaphore(spec.concurrency)
+        self._retry = RetrySpec(max_attempts=4, initial_backoff=0.5, max_backoff=10)
+
+    async def moderate(self, text: str) -> Outcome[ModerationResult]:
+        async with self._gate:
+            return await with_retries(lambda: self._client.moderate(text), self._retry, None)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def build_channels(
+    models: Mapping[str, ModelSpec], secrets: Mapping[str, str], base_dir: Path
+) -> dict[str, Channel]:
+    return {
+        name: Channel(
+            name,
+            build_provider(spec, api_key=secrets.get(spec.api_key_env or ""), base_dir=base_dir),
+            spec,
+        )
+        for name, spec in models.items()
+    }
