@@ -29,8 +29,13 @@ _POLICIES = ("as_missing", "exclude", "as_category")
 
 @app.command()
 def agree(
-    table: Annotated[Path, typer.Argument(help="CSV, JSONL, JSON or Parquet file of labels")],
-    raters: Annotated[str, typer.Option(help="rater columns, comma-separated (two or more)")],
+    table: Annotated[
+        Path, typer.Argument(help="CSV, JSONL, JSON or Parquet file of labels, or a run directory")
+    ],
+    raters: Annotated[
+        str | None,
+        typer.Option(help="rater columns, comma-separated (two or more); for a run: its graders"),
+    ] = None,
     reference: Annotated[
         str | None, typer.Option(help="reference column each rater is compared with")
     ] = None,
@@ -57,13 +62,17 @@ def agree(
 ) -> None:
     """Agreement between rater columns: Krippendorff's alpha, Fleiss' and Cohen's kappa."""
     chosen_fmt = _choice(fmt, ("md", "json"), "--format")
-    names = _raters(raters)
+    if not table.is_dir():
+        names = _raters(raters or "")
     if map_file is not None and collapse != "none":
         raise UserError("give --map or --collapse, not both", field="--map")
     # checked before the statistics stack (scipy, pandas) is imported: common mistakes fail fast
     chosen_level = cast("Level", _choice(level, _LEVELS, "--level"))
     chosen_policy = cast("UndecidablePolicy", _choice(policy, _POLICIES, "--policy"))
-    frame = read_label_table(table)
+    if table.is_dir():
+        frame, names = run_label_table(table, _split(raters) if raters else None)
+    else:
+        frame = read_label_table(table)
 
     from harness.stats import (
         agreement_markdown,
@@ -87,6 +96,33 @@ def agree(
         group_by=group_by,
     )
     typer.echo(json.dumps(report, indent=2) if chosen_fmt == "json" else agreement_markdown(report))
+
+
+def run_label_table(run_dir: Path, raters: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """A run's attempts, one column per grader (named after the grader), and the raters."""
+    from harness.reporting import attempt_table
+    from harness.store import RunStore
+
+    with RunStore(run_dir) as store:
+        frame = attempt_table(store)
+    graders = [c.removeprefix("label_") for c in frame.columns if c.startswith("label_")]
+    frame = frame.rename(columns={f"label_{g}": g for g in graders})
+    names = raters or graders
+    unknown = [n for n in names if n not in graders]
+    if unknown:
+        raise UserError(
+            f"no grader named {', '.join(unknown)} in this run",
+            file=run_dir,
+            field="--raters",
+            fix=f"graders in this run: {', '.join(graders) or 'none'}",
+        )
+    if len(names) < 2:
+        raise UserError(
+            "agreement needs at least two graders",
+            file=run_dir,
+            fix="grade the run with another grader: harness grade RUN --grader NAME",
+        )
+    return frame, names
 
 
 def _raters(text: str) -> list[str]:

@@ -100,6 +100,37 @@ def run(
         raise SystemExit(EXIT_INTERRUPTED)
     if report:
         _print_report(run_dir, None, "md")
+        _print_agreement(run_dir)
+
+
+def _print_agreement(run_dir: Path) -> None:
+    """How far the run's graders agree on attack success, before anyone trusts a rate."""
+    from harness._cli_agree import run_label_table
+    from harness.stats import agreement_report
+
+    try:
+        frame, graders = run_label_table(run_dir, None)
+    except UserError:
+        return  # fewer than two graders: nothing to compare
+    result = agreement_report(frame, graders, collapse="binary_success", n_boot=500, seed=0)
+    low, high = result["krippendorff_alpha_ci"]
+    typer.echo(
+        f"\ngrader agreement on success (binary_success collapse, {result['n']} attempts): "
+        f"Krippendorff's alpha {_num(result['krippendorff_alpha'])} "
+        f"[{_num(low)}, {_num(high)}]"
+    )
+    for pair in result["pairs"]:
+        typer.echo(
+            f"  {pair['a']} vs {pair['b']}: {_num(pair['percent_agreement'], 1)}% agree, "
+            f"Cohen's kappa {_num(pair['cohen_kappa'])} (n={pair['n']})"
+        )
+    typer.echo(
+        f"  details: harness agree {run_dir} --collapse binary_success --group-by configuration"
+    )
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 @contextlib.contextmanager
@@ -219,7 +250,10 @@ def grade(
     run_dir: RunArg,
     grader: Annotated[
         list[str] | None,
-        typer.Option(help="grader (registry name or module:attr); default: the run's own graders"),
+        typer.Option(
+            help="grader: NAME, or ID=NAME to grade as rater ID (NAME: registry name or "
+            "module:attr; options then keyed by ID); default: the run's own graders"
+        ),
     ] = None,
     option: Annotated[
         list[str] | None,
@@ -259,6 +293,8 @@ def _options(pairs: list[str]) -> dict[str, dict[str, Any]]:
 def _grader_specs(
     run_dir: Path, manifest: dict[str, Any], names: list[str], options: dict[str, dict[str, Any]]
 ) -> list[Any]:
+    from pydantic import ValidationError
+
     from harness.config import GraderSpec
 
     known = {g["rater"]: g for g in manifest.get("graders", [])}
@@ -271,11 +307,18 @@ def _grader_specs(
             )
         names = list(known)
     specs = []
-    for name in names:
-        base = dict(known.get(name, {"name": name}))
+    for entry in names:
+        rater, sep, name = entry.partition("=")
+        base = dict(known.get(rater, {})) if not sep else {"name": name, "id": rater}
+        base = base or {"name": rater}
         base.pop("rater", None)
-        base["options"] = {**base.get("options", {}), **options.get(name, {})}
-        specs.append(GraderSpec.model_validate(base))
+        base["options"] = {**base.get("options", {}), **options.get(rater, {})}
+        try:
+            specs.append(GraderSpec.model_validate(base))
+        except ValidationError as exc:
+            raise UserError(
+                str(exc.errors()[0]["msg"]), field=f"--grader {entry}", fix="--grader ID=NAME"
+            ) from None
     return specs
 
 
