@@ -309,7 +309,9 @@ def _grader_specs(
     specs = []
     for entry in names:
         rater, sep, name = entry.partition("=")
-        base = dict(known.get(rater, {})) if not sep else {"name": name, "id": rater}
+        base: dict[str, Any] = (
+            dict(known.get(rater, {})) if not sep else {"name": name, "id": rater}
+        )
         base = base or {"name": rater}
         base.pop("rater", None)
         base["options"] = {**base.get("options", {}), **options.get(rater, {})}
