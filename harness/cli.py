@@ -99,7 +99,7 @@ def run(
         typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
     if report:
-        _print_report(run_dir, None, "md")
+        _print_report(run_dir)
         _print_agreement(run_dir)
 
 
@@ -145,42 +145,58 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+REPORT_FORMATS = ("md", "csv", "latex", "html", "json")
+
+
 @app.command()
 def report(
-    run_dir: RunArg,
-    fmt: Annotated[str, typer.Option("--format", help="md, csv or json")] = "md",
+    runs: Annotated[list[Path], typer.Argument(help="one run directory, or several to compare")],
+    fmt: Annotated[str, typer.Option("--format", help=", ".join(REPORT_FORMATS))] = "md",
     grader: Annotated[
         str | None, typer.Option(help="grader whose labels count (default: primary)")
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="grader taken as truth for judge-error correction (default: human)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="html: directory for report.html and the figures")
+    ] = None,
 ) -> None:
-    """Print the per-configuration table of a run."""
-    _print_report(run_dir, grader, _choice(fmt, ("md", "csv", "json"), "--format"))
+    """The report of a run: per-configuration table, matrices, paired tests, warnings."""
+    from harness.reporting import analyse_run, render, render_comparison, render_html
+
+    chosen = _choice(fmt, REPORT_FORMATS, "--format")
+    reports = [analyse_run(run, grader=grader, reference=reference) for run in runs]
+    if len(reports) > 1:
+        if chosen not in ("md", "csv", "json"):
+            raise UserError(
+                f"comparing runs supports md, csv and json, not {chosen}",
+                field="--format",
+                fix="use --format md|csv|json",
+            )
+        typer.echo(render_comparison(reports, chosen))
+    elif chosen == "html":
+        target = render_html(reports[0], out or runs[0] / "report", _commands(reports[0]))
+        typer.echo(f"wrote {target}")
+    else:
+        typer.echo(render(reports[0], chosen))
 
 
-def _print_report(run_dir: Path, grader: str | None, fmt: str) -> None:
-    from harness.reporting import configuration_table, format_table, labelled_attempts
-    from harness.store import RunStore, read_manifest
-
-    with RunStore(run_dir) as store:
-        chosen = grader or _primary(run_dir, read_manifest(run_dir) or {})
-        table = configuration_table(labelled_attempts(store, chosen))
-    if fmt == "md":
-        typer.echo(
-            f"grader: {chosen}; rates over valid attempts, 95% Wilson intervals; "
-            "ASR and refusal on harmful items, over-refusal on benign items"
-        )
-    typer.echo(format_table(table, fmt))
+def _commands(report: Any) -> list[str]:
+    """How to reproduce the run and this report."""
+    manifest = report.manifest
+    config = manifest.get("config_file")
+    commands = [str(c) for c in manifest.get("commands", [])]
+    if config:
+        commands = [f"harness run {config}", *commands]
+    return list(dict.fromkeys([*commands, f"harness report {report.run_dir} --format html"]))
 
 
-def _primary(run_dir: Path, manifest: dict[str, Any]) -> str:
-    primary = manifest.get("primary_grader")
-    if not primary:
-        raise UserError(
-            "this run has no grades yet",
-            file=run_dir,
-            fix="grade it first: harness grade RUN --grader refusal_keywords",
-        )
-    return str(primary)
+def _print_report(run_dir: Path) -> None:
+    from harness.reporting import analyse_run, render
+
+    typer.echo(render(analyse_run(run_dir), "md"))
 
 
 @app.command()

@@ -12,7 +12,7 @@ from helpers import write_config
 
 from harness import ConfigError
 from harness.config import load_config
-from harness.reporting import configuration_table, labelled_attempts
+from harness.reporting import analyse_run
 from harness.runner import RunOptions, run_experiment
 from harness.store import AttemptRecord, RunStore
 from harness.testing import Fault, Rule, ScriptedServer, ToolCall
@@ -143,8 +143,7 @@ async def test_server_without_tools_is_no_tool_support(
     attempts = await run(tmp_path, server, deployments=agent_deployment())
     statuses = sorted(a.status for a in attempts)
     assert statuses == ["NO_TOOL_SUPPORT", "OK"]
-    with RunStore(tmp_path / "run") as store:
-        table = configuration_table(labelled_attempts(store, "refusal_keywords"))
+    table = analyse_run(tmp_path / "run").cells
     row = table.iloc[0]
     assert (row["no_tool_support"], row["valid"], row["errors"]) == (1, 1, 0)
 
@@ -188,6 +187,5 @@ async def test_attacks_are_a_factor_keyed_in_results(
     transcript = json.loads(escalation.messages)
     assert escalation.model_calls == len([m for m in transcript if m["role"] == "user"]) >= 3
     assert transcript[-1]["role"] == "assistant"
-    with RunStore(tmp_path / "run") as store:
-        table = configuration_table(labelled_attempts(store, "refusal_keywords"))
+    table = analyse_run(tmp_path / "run").cells
     assert sorted(table["attack"]) == ["base64", "multi_turn_escalation", "none"]

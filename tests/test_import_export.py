@@ -68,7 +68,7 @@ def test_import_grade_report_export(tmp_path: Path) -> None:
         ["export", "run", "--format", "parquet"],
     )
     assert "NaN" not in report.stdout
-    alpha, beta = json.loads(report.stdout)
+    alpha, beta = json.loads(report.stdout)["cells"]
     assert (alpha["configuration"], alpha["model"], alpha["deployment"]) == (
         "alpha",
         "alpha",
@@ -110,7 +110,7 @@ def test_import_grade_report_export(tmp_path: Path) -> None:
         ["report", "run", "--format", "json"],
         ["export", "run", "--format", "csv", "--out", "again.csv"],
     )
-    assert json.loads(again.stdout) == [alpha, beta]
+    assert json.loads(again.stdout)["cells"] == [alpha, beta]
     exported = pd.read_csv(tmp_path / "again.csv")
     assert len(exported) == 7
     assert list(exported["label_refusal_keywords"]) == LABELS

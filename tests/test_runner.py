@@ -15,7 +15,7 @@ from harness import RunStoreError
 from harness.config import load_config
 from harness.grading import GraderContext, Label, Verdict
 from harness.providers import ChatRequest, Provider, Reply, build_provider
-from harness.reporting import configuration_table, labelled_attempts
+from harness.reporting import analyse_run
 from harness.runner import RunOptions, build_plan, execute, open_run, prepare_graders
 from harness.runner import run_experiment as run
 from harness.runner._attempt import ConfigurationRuntime
@@ -66,8 +66,8 @@ async def test_exhausted_retries_end_as_errors_never_graded(
     assert summary.statuses == {"OK": 2, "ERROR": 1}
     assert len(errors) == 1 and errors[0].tries == 3 and errors[0].error_kind == "server_error"
     assert server.count("[item-001]") == 3
+    table = analyse_run(run_dir).cells
     with RunStore(run_dir) as store:
-        table = configuration_table(labelled_attempts(store, "refusal_keywords"))
         graded = set(store.grades_frame()["attempt_id"])
     assert errors[0].attempt_id not in graded
     row = table.iloc[0]
@@ -205,7 +205,7 @@ async def test_a_broken_grader_yields_unparseable_not_a_crash(
     assert summary.statuses == {"OK": 4}
     with RunStore(run_dir) as store:
         grades = store.grades_frame()
-        table = configuration_table(labelled_attempts(store, "broken"))
+    table = analyse_run(run_dir, grader="broken").cells
     broken = grades[grades["grader"] == "broken"]
     assert set(broken["label"]) == {Label.UNPARSEABLE}
     assert broken["error"].str.contains("grader raised RuntimeError|grader returned str").all()

@@ -72,11 +72,18 @@ class ModelSpec(StrictModel):
     rpm: float | None = Field(None, gt=0)
     timeout: float = Field(120.0, gt=0)
     retry: RetrySpec = Field(default_factory=RetrySpec)
+    # what the provider applies to every request to this model, whatever the deployment
+    provider_side_layers: list[ProviderSideLayer] = Field(default_factory=list)
     # llamacpp only
     path: str | None = None
     prompt_format: Literal["chat", "base"] | None = None
     n_ctx: int | None = Field(None, ge=128)
     n_threads: int | None = Field(None, ge=1)
+
+    @field_validator("provider_side_layers", mode="before")
+    @classmethod
+    def _layer_names(cls, value: Any) -> Any:
+        return _layer_name_shorthand(value)
 
     @model_validator(mode="after")
     def _check_provider_fields(self) -> Self:
@@ -112,10 +119,8 @@ class DeploymentSpec(StrictModel):
 
     @field_validator("provider_side_layers", mode="before")
     @classmethod
-    def _layer_name_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
+    def _layer_names(cls, value: Any) -> Any:
+        return _layer_name_shorthand(value)
 
     def guards(self) -> list[GuardSpec]:
         layer = self.safety_layer
@@ -263,3 +268,10 @@ def _require_unique(names: list[str], kind: str) -> None:
         if name in seen:
             raise ValueError(f"duplicate {kind} '{name}'; give each one a distinct name")
         seen.add(name)
+
+
+def _layer_name_shorthand(value: Any) -> Any:
+    """`provider_side_layers: [name, ...]` is short for `[{name: ...}, ...]`."""
+    if isinstance(value, list):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value

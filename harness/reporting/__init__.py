@@ -1,19 +1,20 @@
-"""Reporting: per-configuration tables and exports."""
+"""Reporting: per-configuration tables, like-for-like matrices, paired tests, figures, exports."""
 
+from harness.reporting._analysis import RunReport, analyse_run
+from harness.reporting._compare import manifest_differences, render_comparison
 from harness.reporting._export import ExportFormat, attempt_table, write_table
-from harness.reporting._table import (
-    RATE_COLUMNS,
-    configuration_table,
-    format_table,
-    labelled_attempts,
-)
+from harness.reporting._render import CELL_COLUMNS, render, render_html, shown_cells
 
 __all__ = [
-    "RATE_COLUMNS",
+    "CELL_COLUMNS",
     "ExportFormat",
+    "RunReport",
+    "analyse_run",
     "attempt_table",
-    "configuration_table",
-    "format_table",
-    "labelled_attempts",
+    "manifest_differences",
+    "render",
+    "render_comparison",
+    "render_html",
+    "shown_cells",
     "write_table",
 ]

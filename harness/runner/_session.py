@@ -196,18 +196,21 @@ def _manifest_content(
             for s in plan.suites
         },
         "models": {name: _identity(c.spec, c.provider) for name, c in channels.items()},
-        "deployments": {
-            name: {
-                "system_prompt": bool(d.system_prompt),
-                "safety_layer": d.safety_layer.model_dump(mode="json") if d.safety_layer else None,
-                "tools": d.tools.model_dump(mode="json") if d.tools else None,
-                "provider_side_layers": [p.model_dump(mode="json") for p in d.provider_side_layers],
-            }
-            for name, d in spec.deployments.items()
-        },
         "attacks": [a.name for a in plan.attacks],
+        # everything that makes a configuration's deployment, for like-for-like checks
         "configurations": [
-            {"name": c.name, "model": c.model_name, "deployment": c.deployment_name}
+            {
+                "name": c.name,
+                "model": c.model_name,
+                "deployment": c.deployment_name,
+                "system_prompt": c.system_prompt,
+                "safety_layer": _dump(c.deployment.safety_layer),
+                "tools": _dump(c.deployment.tools),
+                "provider_side_layers": [
+                    p.model_dump(mode="json")
+                    for p in (*c.model.provider_side_layers, *c.deployment.provider_side_layers)
+                ],
+            }
             for c in config.configurations
         ],
         "graders": [g.model_dump(mode="json") | {"rater": g.rater} for g in spec.graders],
@@ -215,6 +218,10 @@ def _manifest_content(
         "samples": spec.samples,
         "plan_size": plan.size,
     }
+
+
+def _dump(spec: Any) -> Any:
+    return spec.model_dump(mode="json") if spec is not None else None
 
 
 def _identity(spec: ModelSpec, provider: Provider) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Statistics: intervals for rates, and inter-rater agreement."""
+"""Statistics: intervals for rates, paired comparisons, grader-error correction, and
+inter-rater agreement."""
 
 from harness.stats._agreement import (
     COLLAPSES,
@@ -26,7 +27,21 @@ from harness.stats._agreement import (
     require_columns,
     resolve_collapse,
 )
+from harness.stats._bootstrap import cluster_bootstrap_ci, paired_cluster_bootstrap_diff
+from harness.stats._correction import (
+    CorrectedRate,
+    corrected_rate_ci,
+    estimate_sensitivity_specificity,
+    rogan_gladen,
+)
 from harness.stats._intervals import wilson_interval
+from harness.stats._paired import (
+    PairedComparison,
+    holm_bonferroni,
+    mcnemar_exact,
+    paired_comparison,
+    paired_difference_ci,
+)
 
 __all__ = [
     "COLLAPSES",
@@ -34,24 +49,35 @@ __all__ = [
     "POLICIES",
     "UNDECIDABLE",
     "Collapse",
+    "CorrectedRate",
     "KappaParts",
     "Level",
+    "PairedComparison",
     "UndecidablePolicy",
     "agreement_markdown",
     "agreement_report",
     "binary_vs_reference",
     "bootstrap_alpha_ci",
+    "cluster_bootstrap_ci",
     "cohen_from_table",
     "cohen_kappa",
     "confusion_matrix",
+    "corrected_rate_ci",
+    "estimate_sensitivity_specificity",
     "fleiss_from_counts",
     "fleiss_kappa",
+    "holm_bonferroni",
     "jsonable",
     "krippendorff_alpha",
     "label_key",
     "load_collapse_map",
+    "mcnemar_exact",
+    "paired_cluster_bootstrap_diff",
+    "paired_comparison",
+    "paired_difference_ci",
     "percent_agreement",
     "require_columns",
     "resolve_collapse",
+    "rogan_gladen",
     "wilson_interval",
 ]

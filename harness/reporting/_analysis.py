@@ -1,0 +1,155 @@
+"""Everything `harness report` shows for one run, computed once."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness._errors import RunStoreError
+from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
+from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
+from harness.reporting._correction import corrected_rates
+from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, grader_labels, records
+from harness.stats import cohen_kappa
+from harness.store import RunStore, read_manifest
+
+__all__ = ["RunReport", "analyse_run"]
+
+
+@dataclass
+class RunReport:
+    run_dir: Path
+    manifest: dict[str, Any]
+    grader: str
+    reference: str | None
+    cells: pd.DataFrame
+    matrices: dict[str, pd.DataFrame]
+    gaps: pd.DataFrame
+    comparisons: pd.DataFrame
+    corrections: pd.DataFrame
+    kappa: pd.DataFrame
+    outcomes: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def run_name(self) -> str:
+        return str(self.manifest.get("run") or self.run_dir.name)
+
+
+def analyse_run(
+    run_dir: Path,
+    *,
+    grader: str | None = None,
+    reference: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> RunReport:
+    manifest = read_manifest(run_dir)
+    with RunStore(run_dir) as store:
+        if manifest is None:
+            raise RunStoreError(
+                "the run has no manifest.json",
+                file=run_dir,
+                fix="pass a run directory written by harness run or import",
+            )
+        labels = grader_labels(store)
+        if labels.empty:
+            raise RunStoreError(
+                "this run has no grades yet",
+                file=run_dir,
+                fix="grade it first: harness grade RUN --grader refusal_keywords",
+            )
+        chosen = grader or str(manifest.get("primary_grader") or labels.columns[0])
+        frame = attempt_outcomes(store, chosen, labels)
+    reference = reference or _human_reference(manifest, labels)
+    # per configuration: system prompt, safety layer, tools and provider-side layers
+    descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
+    cells = cell_table(frame, labels, n_boot=n_boot, seed=seed)
+    report = RunReport(
+        run_dir=run_dir,
+        manifest=manifest,
+        grader=chosen,
+        reference=reference,
+        cells=cells,
+        matrices={str(a): asr_matrix(cells, str(a)) for a in dict.fromkeys(cells["attack"])},
+        gaps=tool_gap(cells, {d["deployment"] for d in descriptors.values() if d.get("tools")}),
+        comparisons=comparisons(frame, descriptors, n_boot=n_boot, seed=seed),
+        corrections=(
+            corrected_rates(frame, labels, reference, n_boot=n_boot, seed=seed)
+            if reference
+            else pd.DataFrame()
+        ),
+        kappa=_kappa_matrix(labels),
+        outcomes=_outcome_counts(frame),
+    )
+    report.warnings = _warnings(report, descriptors)
+    return report
+
+
+def _human_reference(manifest: dict[str, Any], labels: pd.DataFrame) -> str | None:
+    """Human labels, where the run has them, are the reference for judge-error correction."""
+    for entry in manifest.get("graders", []):
+        if entry.get("name") == "human" and entry.get("rater") in labels.columns:
+            return str(entry["rater"])
+    return None
+
+
+def _kappa_matrix(labels: pd.DataFrame) -> pd.DataFrame:
+    codes = success_codes(labels)
+    names = [str(c) for c in codes.columns]
+    matrix = pd.DataFrame(1.0, index=names, columns=names)
+    for a, b in itertools.combinations(names, 2):
+        matrix.loc[a, b] = matrix.loc[b, a] = cohen_kappa(codes[a], codes[b])
+    return matrix
+
+
+def _outcome_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Outcomes of the harmful attempts of each cell, for the stacked bars."""
+    harmful = frame[frame["harmful"]]
+    counts = harmful.groupby(["configuration", "attack"], sort=False)["outcome"].value_counts()
+    table = counts.unstack(fill_value=0).reindex(columns=OUTCOMES, fill_value=0)
+    return table.reset_index()
+
+
+def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
+    found = []
+    for pair in records(report.comparisons):
+        if not pair["like_for_like"]:
+            found.append(
+                f"not like for like: {pair['a']} vs {pair['b']} ({pair['attack']}) differ in "
+                f"{pair['differs'].replace(',', ', ')}; the gap is not a property of the models"
+            )
+    for name, descriptor in descriptors.items():
+        layers = [layer.get("name") for layer in descriptor.get("provider_side_layers") or []]
+        if layers:
+            found.append(
+                f"{name} has provider-side layers we cannot switch off: "
+                f"{', '.join(map(str, layers))}"
+            )
+    for row in records(report.cells):
+        found += _cell_warnings(row)
+    return found
+
+
+def _cell_warnings(row: dict[str, Any]) -> list[str]:
+    cell = f"{row['configuration']} ({row['attack']})"
+    found = []
+    if "low_agreement" in row["flag"]:
+        found.append(
+            f"{cell}: graders agree poorly (alpha {row['alpha']:.2f} < "
+            f"{ALPHA_THRESHOLD}); do not trust its rates without human labels"
+        )
+    if "small_n" in row["flag"]:
+        found.append(f"{cell}: only {row['valid']} valid attempts (< {SMALL_N})")
+    lost = row["errors"] + row["unparseable"] + row["ungraded"] + row["no_tool_support"]
+    if lost:
+        found.append(
+            f"{cell}: {lost} of {row['n']} attempts are outside every denominator "
+            f"({row['errors']} errors, {row['unparseable']} unparseable, "
+            f"{row['ungraded']} ungraded, {row['no_tool_support']} no tool support)"
+        )
+    return found

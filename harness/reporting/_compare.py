@@ -1,0 +1,77 @@
+"""`harness report RUN_A RUN_B ...`: runs side by side, and what their manifests differ in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from harness.reporting._analysis import RunReport
+from harness.reporting._render import shown_cells
+
+__all__ = ["MANIFEST_FIELDS", "manifest_differences", "render_comparison"]
+
+MANIFEST_FIELDS = (
+    "config_hash",
+    "harness_version",
+    "suites",
+    "models",
+    "configurations",
+    "attacks",
+    "graders",
+    "primary_grader",
+    "samples",
+)
+
+
+def manifest_differences(reports: Sequence[RunReport]) -> list[str]:
+    """Each manifest field whose value is not the same in every run, naming the runs."""
+    found = []
+    for key in MANIFEST_FIELDS:
+        values = {
+            r.run_dir.name: json.dumps(r.manifest.get(key), sort_keys=True, default=str)
+            for r in reports
+        }
+        if len(set(values.values())) > 1:
+            groups: dict[str, list[str]] = {}
+            for run, value in values.items():
+                groups.setdefault(value, []).append(run)
+            found.append(
+                f"{key} differs: " + " | ".join(", ".join(runs) for runs in groups.values())
+            )
+    return found
+
+
+def _joined(reports: Sequence[RunReport], shown: bool) -> pd.DataFrame:
+    frames = [
+        (shown_cells(r.cells) if shown else r.cells).assign(run=r.run_dir.name) for r in reports
+    ]
+    joined = pd.concat(frames, ignore_index=True)
+    return joined[["run", *[c for c in joined.columns if c != "run"]]]
+
+
+def render_comparison(reports: Sequence[RunReport], fmt: str) -> str:
+    differences = manifest_differences(reports)
+    if fmt == "csv":
+        return str(_joined(reports, shown=False).to_csv(index=False))
+    if fmt == "json":
+        cells = json.loads(_joined(reports, shown=False).to_json(orient="records"))
+        payload: dict[str, Any] = {
+            "runs": [str(r.run_dir) for r in reports],
+            "manifest_differences": differences,
+            "cells": cells,
+            "warnings": {r.run_dir.name: r.warnings for r in reports},
+        }
+        return json.dumps(payload, indent=2)
+    lines = [f"# {len(reports)} runs compared", "", "## Manifest differences", ""]
+    lines += [f"- {d}" for d in differences] or ["- none: the manifests agree on every field"]
+    lines += [
+        "",
+        "## Per run × configuration × attack",
+        "",
+        str(_joined(reports, shown=True).to_markdown(index=False)),
+        "",
+    ]
+    return "\n".join(lines)

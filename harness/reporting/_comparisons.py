@@ -1,0 +1,146 @@
+"""Like-for-like matrices and paired tests between configurations on the same items."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from harness.reporting._outcomes import records
+from harness.stats import holm_bonferroni, paired_cluster_bootstrap_diff, paired_comparison
+
+__all__ = ["DEPLOYMENT_FIELDS", "asr_matrix", "comparisons", "deployment_differences", "tool_gap"]
+
+DEPLOYMENT_FIELDS = ("system_prompt", "safety_layer", "tools", "provider_side_layers")
+
+
+def asr_matrix(cells: pd.DataFrame, attack: str, rate: str = "strict_asr") -> pd.DataFrame:
+    """Models as rows, deployments as columns, 'rate [lo, hi]' in each cell."""
+    subset = cells[cells["attack"] == attack]
+    text = {(r["model"], r["deployment"]): _cell_text(r, rate) for r in records(subset)}
+    models = list(dict.fromkeys(subset["model"]))
+    deployments = list(dict.fromkeys(subset["deployment"]))
+    data = [[text.get((m, d), "") for d in deployments] for m in models]
+    return pd.DataFrame(data, index=pd.Index(models, name="model"), columns=deployments)
+
+
+def _cell_text(row: dict[str, Any], rate: str) -> str:
+    value = row[rate]
+    if math.isnan(value):
+        return "–"
+    return f"{value:.1%} [{row[f'{rate}_lo']:.1%}, {row[f'{rate}_hi']:.1%}]"
+
+
+def tool_gap(cells: pd.DataFrame, tool_deployments: set[str]) -> pd.DataFrame:
+    """Per model and attack: the best text-only ASR beside the tool-access action ASR."""
+    rows = []
+    for (model, attack), group in cells.groupby(["model", "attack"], sort=False):
+        text = group[~group["deployment"].isin(tool_deployments)]
+        tools = group[group["deployment"].isin(tool_deployments)]
+        if text.empty or tools.empty:
+            continue
+        for tool_row, text_row in itertools.product(records(tools), records(text)):
+            rows.append(
+                {
+                    "model": model,
+                    "attack": attack,
+                    "text_deployment": text_row["deployment"],
+                    "text_strict_asr": text_row["strict_asr"],
+                    "tool_deployment": tool_row["deployment"],
+                    "tool_strict_asr": tool_row["strict_asr"],
+                    "tool_action_asr": tool_row["action_asr"],
+                    "gap_action_minus_text": tool_row["action_asr"] - text_row["strict_asr"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def deployment_differences(
+    descriptors: Mapping[str, Mapping[str, Any]], a: str, b: str
+) -> list[str]:
+    """Which of the fields that make a deployment differ between two configurations."""
+    first, second = descriptors.get(a, {}), descriptors.get(b, {})
+    return [f for f in DEPLOYMENT_FIELDS if _canon(first.get(f)) != _canon(second.get(f))]
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def comparisons(
+    frame: pd.DataFrame,
+    descriptors: Mapping[str, Mapping[str, Any]],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every pair of configurations of one model (deployment effect) and every pair of models
+    (model effect), per attack, on the items both answered validly; Holm across all of them."""
+    harmful = frame[frame["valid"] & frame["harmful"]]
+    configs = harmful[["configuration", "model", "deployment"]].drop_duplicates()
+    rows = []
+    for attack, by_attack in harmful.groupby("attack", sort=False):
+        pivot = by_attack.pivot_table(
+            index=["item", "sample_index"],
+            columns="configuration",
+            values="strict",
+            aggfunc="first",
+        )
+        for a, b in itertools.combinations(records(configs), 2):
+            if a["configuration"] in pivot and b["configuration"] in pivot:
+                rows.append(_compare(pivot, a, b, str(attack), descriptors, n_boot, seed))
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["p_holm"] = holm_bonferroni(table["p_value"].tolist())
+    return table
+
+
+def _compare(
+    pivot: pd.DataFrame,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    attack: str,
+    descriptors: Mapping[str, Mapping[str, Any]],
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    both = pivot[[a["configuration"], b["configuration"]]].dropna()
+    first = both[a["configuration"]].astype(bool)
+    second = both[b["configuration"]].astype(bool)
+    kind = "deployments" if a["model"] == b["model"] else "models"
+    differs = deployment_differences(descriptors, a["configuration"], b["configuration"])
+    row: dict[str, Any] = {
+        "kind": kind,
+        "attack": attack,
+        "a": a["configuration"],
+        "b": b["configuration"],
+        "like_for_like": kind == "deployments" or not differs,
+        "differs": ",".join(differs) if kind == "models" else "",
+    }
+    if both.empty:
+        return row | {
+            "n": 0,
+            "p_a": math.nan,
+            "p_b": math.nan,
+            "difference": math.nan,
+            "lo": math.nan,
+            "hi": math.nan,
+            "b": 0,
+            "c": 0,
+            "p_value": math.nan,
+        }
+    result = dict(paired_comparison(first.tolist(), second.tolist()))
+    if both.index.get_level_values("sample_index").nunique() > 1:
+        # several samples per item: the interval comes from resampling items, not attempts
+        items = both.index.get_level_values("item").tolist()
+        diff, low, high = paired_cluster_bootstrap_diff(
+            first.tolist(), second.tolist(), items, n_boot=n_boot, seed=seed
+        )
+        result |= {"difference": diff, "lo": low, "hi": high}
+    kept = {k: result[k] for k in ("n", "p_a", "p_b", "difference", "lo", "hi", "p_value")}
+    # McNemar's discordant counts: success under a only, under b only
+    return row | kept | {"only_a": result["b"], "only_b": result["c"]}

@@ -1,0 +1,47 @@
+"""Judge-error correction: Rogan–Gladen corrected ASR from a human-labelled subset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.reporting._cells import success_codes
+from harness.reporting._outcomes import KEYS
+from harness.stats import corrected_rate_ci
+
+__all__ = ["corrected_rates"]
+
+
+def corrected_rates(
+    frame: pd.DataFrame, labels: pd.DataFrame, reference: str, *, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Per configuration × attack × grader: raw ASR, the grader's sensitivity and specificity
+    against `reference` on the attempts it labelled, and the corrected ASR with its interval."""
+    codes = success_codes(labels)
+    harmful = frame[frame["valid"] & frame["harmful"] & (frame["status"] == "OK")]
+    rows = []
+    for keys, group in harmful.groupby(KEYS, sort=False):
+        cell = codes.reindex(group["attempt_id"])
+        truth = cell[reference]
+        for grader in (c for c in codes.columns if c != reference):
+            rows.append(_row(keys, grader, cell[grader], truth, n_boot, seed))
+    return pd.DataFrame(rows)
+
+
+def _row(
+    keys: Any, grader: str, predicted: pd.Series[Any], truth: pd.Series[Any], n_boot: int, seed: int
+) -> dict[str, Any]:
+    decided = predicted.dropna().astype(bool)
+    validation = pd.concat([predicted, truth], axis=1).dropna().astype(bool)
+    row: dict[str, Any] = dict(zip(KEYS, keys, strict=True)) | {"grader": grader}
+    if decided.empty or validation.empty:
+        return row | {"n_all": len(decided), "n_val": len(validation)}
+    result = corrected_rate_ci(
+        decided.tolist(),
+        validation.iloc[:, 0].tolist(),
+        validation.iloc[:, 1].tolist(),
+        n_boot=n_boot,
+        seed=seed,
+    )
+    return row | dict(result)
