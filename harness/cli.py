@@ -119,6 +119,10 @@ def _print_agreement(run_dir: Path) -> None:
         f"Krippendorff's alpha {_num(result['krippendorff_alpha'])} "
         f"[{_num(low)}, {_num(high)}]"
     )
+    undecided = result["policy"]["undecidable"]
+    for grader, count in undecided.items():
+        if count:
+            typer.echo(f"  {grader}: {count} of {result['n']} labels undecidable (UNPARSEABLE)")
     for pair in result["pairs"]:
         typer.echo(
             f"  {pair['a']} vs {pair['b']}: {_num(pair['percent_agreement'], 1)}% agree, "
@@ -276,14 +280,20 @@ def grade(
         typer.Option(help="grader option as GRADER.key=value (value parsed as YAML)"),
     ] = None,
     primary: Annotated[str | None, typer.Option(help="make this grader the primary one")] = None,
+    models_from: Annotated[
+        Path | None,
+        typer.Option(help="a config whose models judges may use (e.g. for an imported run)"),
+    ] = None,
 ) -> None:
-    """(Re-)grade a stored run; no model request is sent."""
+    """(Re-)grade a stored run; no request is sent to the graded models (judges are called)."""
+    from harness.config import load_config
     from harness.runner import grade_run
     from harness.store import read_manifest, write_manifest
 
     manifest = read_manifest(run_dir) or {}
     specs = _grader_specs(run_dir, manifest, grader or [], _options(option or []))
-    labels = asyncio.run(grade_run(run_dir, specs))
+    judges = load_config(models_from).spec.models if models_from else None
+    labels = asyncio.run(grade_run(run_dir, specs, models=judges))
     if primary:
         manifest = read_manifest(run_dir) or {}
         manifest["primary_grader"] = primary

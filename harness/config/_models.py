@@ -239,8 +239,16 @@ class ExperimentConfig(StrictModel):
 
     @field_validator("graders")
     @classmethod
-    def _check_graders(cls, value: list[GraderSpec]) -> list[GraderSpec]:
+    def _check_graders(cls, value: list[GraderSpec], info: ValidationInfo) -> list[GraderSpec]:
         _require_unique([g.rater for g in value], "grader id")
+        models = info.data.get("models")
+        for index, spec in enumerate(value):
+            judge = spec.options.get("model")
+            if models is not None and judge is not None and judge not in models:
+                raise ValueError(
+                    f"grader {index} ('{spec.rater}') uses undefined model '{judge}'; "
+                    f"define it under 'models' (defined: {', '.join(sorted(models))})"
+                )
         primaries = [g for g in value if g.primary]
         if len(value) > 1 and len(primaries) != 1:
             raise ValueError(

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness._errors import ConfigError
+from harness._errors import ConfigError, UserError
 from harness.grading._types import Label, Verdict
 from harness.providers import ChatRequest, Reply
 from harness.store._records import AttemptRecord
@@ -143,7 +143,13 @@ def build_grader(
             field=f"{where}.options.{loc}" if loc else f"{where}.options",
             fix=f"see `harness list graders` for the options of '{name}'",
         ) from None
-    instance = cls(parsed, context)
+    try:
+        instance = cls(parsed, context)
+    except UserError as exc:
+        # graders name their own fields as "<name>.options.x"; say where in the config it is
+        field = exc.field or ""
+        located = f"{where}{field[len(name) :]}" if field.startswith(name) else where
+        raise type(exc)(exc.message, file=exc.file or file, field=located, fix=exc.fix) from None
     if not isinstance(instance, Grader):
         raise ConfigError(
             f"'{name}' does not implement the Grader protocol (async grade(attempt))",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from functools import cache
 from pathlib import Path
@@ -78,7 +79,8 @@ class LlamaCppProvider:
         return Llama(
             model_path=str(self._path),
             n_ctx=self._spec.n_ctx or 2048,
-            n_threads=self._spec.n_threads,
+            # llama-cpp-python defaults to half the cores for generation; use them all
+            n_threads=self._spec.n_threads or os.cpu_count(),
             seed=self._spec.params.seed if self._spec.params.seed is not None else 0,
             verbose=False,
             swa_full=False,  # the full-size cache only wastes memory at these lengths

@@ -6,7 +6,7 @@ from harness.runner._grade import grade_run
 from harness.runner._plan import NO_ATTACK, Plan, WorkItem, attempt_key, build_plan, digest
 from harness.runner._retry import CallOutcome, RetryAfterOrBackoff, call_with_retries
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, grade_record
-from harness.runner._session import open_run, prepare_graders, run_experiment
+from harness.runner._session import judge_through, open_run, prepare_graders, run_experiment
 
 __all__ = [
     "NO_ATTACK",
@@ -28,6 +28,7 @@ __all__ = [
     "execute",
     "grade_record",
     "grade_run",
+    "judge_through",
     "open_run",
     "prepare_graders",
     "run_attempt",

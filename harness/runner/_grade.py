@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,20 @@ BATCH = 256
 
 
 async def grade_run(
-    run_dir: Path, specs: Sequence[GraderSpec], *, concurrency: int = 8
+    run_dir: Path,
+    specs: Sequence[GraderSpec],
+    *,
+    concurrency: int = 8,
+    models: Mapping[str, ModelSpec] | None = None,
 ) -> Counter[str]:
     """Grade every OK attempt with each spec, replacing earlier grades of the same rater.
 
-    Judge models come from the run's own config (`models` in its manifest).
+    Judge models come from the run's own config (`models` in its manifest), or from `models`
+    (e.g. another config's, for an imported run).
     """
     manifest = read_manifest(run_dir) or {}
     base_dir = Path(manifest.get("base_dir", Path.cwd()))
-    channels = _judge_channels(run_dir, manifest, specs, base_dir)
+    channels = _judge_channels(run_dir, manifest, specs, base_dir, models or {})
     try:
         context = GraderContext(base_dir, judge=judge_through(channels))
         graders = prepare_graders(specs, context)
@@ -50,9 +55,16 @@ async def grade_run(
 
 
 def _judge_channels(
-    run_dir: Path, manifest: dict[str, Any], specs: Sequence[GraderSpec], base_dir: Path
+    run_dir: Path,
+    manifest: dict[str, Any],
+    specs: Sequence[GraderSpec],
+    base_dir: Path,
+    extra: Mapping[str, ModelSpec],
 ) -> dict[str, Channel]:
-    declared = (manifest.get("config") or {}).get("models") or {}
+    declared = {
+        **((manifest.get("config") or {}).get("models") or {}),
+        **{name: spec.model_dump(mode="json") for name, spec in extra.items()},
+    }
     wanted = {str(s.options["model"]) for s in specs if "model" in s.options}
     models: dict[str, ModelSpec] = {}
     for name in sorted(wanted):

@@ -1,0 +1,134 @@
+"""A third-party grader plugin, pip-installed for real and found through its entry point.
+
+`tests/plugin_pkg/example` is a distribution (`harness-plugin-example`) registering the
+`length_judge` grader in the `harness.graders` group; `tests/plugin_pkg/broken`
+(`harness-plugin-broken`) registers a grader whose module cannot be imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from _cli_helpers import assert_user_error, cli_env, harness
+
+from harness.store import RunStore
+
+PLUGINS = Path(__file__).resolve().parent / "plugin_pkg"
+EXAMPLE = "harness-plugin-example"
+BROKEN = "harness-plugin-broken"
+
+
+def _builds_offline() -> bool:
+    """Whether this interpreter's setuptools can build a wheel with no download: it does so by
+    itself from 70.1 on; older versions need the `wheel` package installed."""
+    if find_spec("wheel") is not None:
+        return True
+    try:
+        installed = version("setuptools")
+    except PackageNotFoundError:
+        return False
+    major, minor, *_ = (int(p) if p.isdigit() else 0 for p in [*installed.split("."), "0"])
+    return (major, minor) >= (70, 1)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both plugin distributions installed with pip into a fresh directory."""
+    target = tmp_path_factory.mktemp("plugin-site")
+    # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    sources = tmp_path_factory.mktemp("plugin-src")
+    shutil.copytree(PLUGINS, sources, dirs_exist_ok=True)
+    offline = _builds_offline()
+    command = [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target)]
+    # without a local wheel builder, pip has to fetch setuptools into an isolated build env
+    command += ["--no-build-isolation", "--no-index"] if offline else []
+    command += [str(sources / "example"), str(sources / "broken")]
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    if result.returncode != 0 and not offline:
+        pytest.skip(
+            "pip cannot build the test plugin without network: setuptools here needs the "
+            f"`wheel` package and fetching build dependencies failed ({_last_line(result)})"
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return target
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit code {result.returncode}"
+
+
+def plugin_env(tmp_path: Path, site: Path, allowed: str) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    return cli_env(tmp_path, {"PYTHONPATH": path, "HARNESS_LOAD_PLUGINS": allowed})
+
+
+def imported_run(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "long", "prompt": "p1", "response": "Here is a fairly long and complete answer."},
+        {"id": "short", "prompt": "p2", "response": "No."},
+        {"id": "empty", "prompt": "p3", "response": ""},
+    ]
+    source = tmp_path / "completions.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_dir = tmp_path / "run"
+    result = harness("import", source, "--out", run_dir, "--id", "id", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def test_installed_plugin_is_listed(tmp_path: Path, site: Path) -> None:
+    env = plugin_env(tmp_path, site, EXAMPLE)
+    result = harness("list", "graders", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "harness_plugin_example:LengthJudge" in listed["length_judge"]
+    assert {"refusal_keywords", "llm_judge", "human"} <= set(listed)
+    assert "broken_judge" not in listed  # installed, but not an allowed distribution
+
+
+def test_plugin_grades_an_imported_run(tmp_path: Path, site: Path) -> None:
+    run_dir = imported_run(tmp_path)
+    env = plugin_env(tmp_path, site, EXAMPLE)
+    result = harness(
+        "grade", run_dir, "--grader", "length_judge", "--option", "length_judge.min_chars=10",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with RunStore(run_dir) as store:
+        grades = store.grades_frame().merge(store.attempts_frame(["attempt_id", "item_id"]))
+    labels = dict(zip(grades["item_id"], grades["label"], strict=True))
+    assert labels == {"long": "COMPLIANCE", "short": "REFUSAL", "empty": "NON_ANSWER"}
+    assert set(grades["grader"]) == {"length_judge"}
+    # the plugin's options are validated like a built-in grader's
+    bad = harness(
+        "grade", run_dir, "--grader", "length_judge", "--option", "length_judge.min_chars=0",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert_user_error(bad, "min_chars")
+
+
+def test_plugin_is_not_loaded_unless_allowed(tmp_path: Path, site: Path) -> None:
+    env = plugin_env(tmp_path, site, "")
+    listed = harness("list", "graders", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "length_judge" not in listed.stdout and "refusal_keywords" in listed.stdout
+    run_dir = imported_run(tmp_path)
+    result = harness("grade", run_dir, "--grader", "length_judge", cwd=tmp_path, env=env)
+    assert_user_error(result, "unknown grader 'length_judge'")
+
+
+def test_plugin_that_fails_to_import_names_its_package(tmp_path: Path, site: Path) -> None:
+    for allowed in (BROKEN, f"{EXAMPLE},{BROKEN}"):
+        result = harness("list", "graders", cwd=tmp_path, env=plugin_env(tmp_path, site, allowed))
+        line = assert_user_error(result, "broken_judge", BROKEN)
+        assert "harness_plugin_missing_dependency" in line
