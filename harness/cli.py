@@ -71,11 +71,16 @@ def run(
     ] = None,
     progress: Annotated[bool | None, typer.Option(help="progress bar (default: on a TTY)")] = None,
     report: Annotated[bool, typer.Option(help="print the table at the end")] = True,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="run only slice i of N (0 <= i < N), e.g. 0/4; merge with harness merge"),
+    ] = None,
 ) -> None:
     """Run an experiment (resuming whatever a previous run left unfinished)."""
     from harness.config import load_config
-    from harness.runner import RunOptions, run_experiment
+    from harness.runner import RunOptions, Shard, run_experiment
 
+    slice_ = Shard.parse(shard) if shard else None
     loaded = load_config(config)
     options = RunOptions(
         retry_errors=retry_errors, progress=sys.stderr.isatty() if progress is None else progress
@@ -85,7 +90,7 @@ def run(
     async def go() -> Any:
         with _stop_on_signals(stop):
             return await run_experiment(
-                loaded, force=force, options=options, stop=stop, output=output
+                loaded, force=force, options=options, stop=stop, output=output, shard=slice_
             )
 
     summary, run_dir = asyncio.run(go())
@@ -348,6 +353,21 @@ def _grader_specs(
                 str(exc.errors()[0]["msg"]), field=f"--grader {entry}", fix="--grader ID=NAME"
             ) from None
     return specs
+
+
+@app.command()
+def merge(
+    runs: Annotated[list[Path], typer.Argument(help="the shard run directories")],
+    out: Annotated[Path, typer.Option(help="new run directory for the merged run")],
+) -> None:
+    """Combine the shard runs of one experiment (harness run --shard i/N) into one run."""
+    from harness.store import merge_runs
+
+    counts = merge_runs(runs, out)
+    typer.echo(
+        f"merged {len(runs)} runs into {out}: {counts['attempts']} attempts, "
+        f"{counts['grades']} grades, {counts['duplicates']} duplicate attempts skipped"
+    )
 
 
 @list_app.command("graders")

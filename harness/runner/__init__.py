@@ -3,7 +3,15 @@
 from harness.runner._attempt import ConfigurationRuntime, run_attempt
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._grade import grade_run
-from harness.runner._plan import NO_ATTACK, Plan, WorkItem, attempt_key, build_plan, digest
+from harness.runner._plan import (
+    NO_ATTACK,
+    Plan,
+    Shard,
+    WorkItem,
+    attempt_key,
+    build_plan,
+    digest,
+)
 from harness.runner._retry import CallOutcome, RetryAfterOrBackoff, call_with_retries
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, grade_record
 from harness.runner._session import judge_through, open_run, prepare_graders, run_experiment
@@ -19,6 +27,7 @@ __all__ = [
     "RetryAfterOrBackoff",
     "RunOptions",
     "RunSummary",
+    "Shard",
     "WorkItem",
     "attempt_key",
     "build_channels",

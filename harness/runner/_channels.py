@@ -18,9 +18,12 @@ from harness.providers import (
     ModerationClient,
     ModerationResult,
     Provider,
+    RateLimited,
+    Reply,
     build_provider,
     make_client,
 )
+from harness.runner._adaptive import AdaptiveGate
 from harness.runner._retry import CallOutcome, Outcome, with_retries
 
 __all__ = ["Channel", "ModerationChannel", "build_channels"]
@@ -31,8 +34,7 @@ class Channel:
         self.name = name
         self.provider = provider
         self.spec = spec
-        size = 1 if spec.provider == "llamacpp" else spec.concurrency
-        self._gate = asyncio.Semaphore(size)
+        self.gate = AdaptiveGate(name, self.pool_size)
         # one request per 60/rpm seconds: smooth, with no burst at start
         self._limiter = AsyncLimiter(1, 60.0 / spec.rpm) if spec.rpm else None
 
@@ -41,10 +43,18 @@ class Channel:
         return 1 if self.spec.provider == "llamacpp" else self.spec.concurrency
 
     async def complete(self, request: ChatRequest) -> CallOutcome:
-        async with self._gate:
-            outcome = await with_retries(
-                lambda: self.provider.complete(request), self.spec.retry, self._limiter
-            )
+        async def send() -> Reply:
+            # a slot is held only while a request is in flight, never during a backoff
+            async with self.gate.slot():
+                try:
+                    reply = await self.provider.complete(request)
+                except RateLimited:
+                    self.gate.rate_limited()
+                    raise
+            await self.gate.succeeded()
+            return reply
+
+        outcome = await with_retries(send, self.spec.retry, self._limiter)
         return CallOutcome(outcome.value, outcome.error, outcome.tries)
 
     async def aclose(self) -> None:

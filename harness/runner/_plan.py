@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from harness._errors import ConfigError
 from harness.attacks import NO_ATTACK, Attack, build_attack
 from harness.config import Configuration, GenerationParams, LoadedConfig
 from harness.suites import LoadedSuite, SuiteItem, load_suite
 
-__all__ = ["NO_ATTACK", "Plan", "WorkItem", "attempt_key", "build_plan", "digest"]
+__all__ = ["NO_ATTACK", "Plan", "Shard", "WorkItem", "attempt_key", "build_plan", "digest"]
 
 
 def digest(data: Any, length: int = 64) -> str:
@@ -54,10 +55,41 @@ class WorkItem:
 
 
 @dataclass(frozen=True)
+class Shard:
+    """A deterministic slice of the items: every configuration, attack and sample of an item
+    lands in the same shard, whatever machine computes it."""
+
+    index: int  # 0-based, as Slurm's SLURM_ARRAY_TASK_ID or Kubernetes' JOB_COMPLETION_INDEX
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, sep, count = text.partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            shard = cls(-1, 0)
+        if not sep or not 0 <= shard.index < shard.count:
+            raise ConfigError(
+                f"shard {text!r} is out of range",
+                field="--shard",
+                fix="write i/N with 0 <= i < N, e.g. --shard 0/4 ... --shard 3/4",
+            )
+        return shard
+
+    def holds(self, item: SuiteItem) -> bool:
+        return int(digest([item.suite, item.item_id], 12), 16) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
 class Plan:
     config: LoadedConfig
     suites: tuple[LoadedSuite, ...]
     attacks: tuple[Attack, ...]
+    shard: Shard | None = None
 
     @cached_property
     def _identities(self) -> dict[str, str]:
@@ -67,9 +99,12 @@ class Plan:
     def samples(self) -> int:
         return self.config.spec.samples
 
-    @property
+    @cached_property
     def n_items(self) -> int:
-        return sum(len(s.items) for s in self.suites)
+        return sum(1 for s in self.suites for item in s.items if self._mine(item))
+
+    def _mine(self, item: SuiteItem) -> bool:
+        return self.shard is None or self.shard.holds(item)
 
     @property
     def size(self) -> int:
@@ -83,7 +118,7 @@ class Plan:
             if model_name is None or c.model_name == model_name
         ]
         for suite in self.suites:
-            for item in suite.items:
+            for item in filter(self._mine, suite.items):
                 for sample in range(self.samples):
                     for attack in self.attacks:
                         for configuration in configurations:
@@ -125,11 +160,11 @@ def model_identity(configuration: Configuration) -> str:
     )
 
 
-def build_plan(config: LoadedConfig) -> Plan:
+def build_plan(config: LoadedConfig, shard: Shard | None = None) -> Plan:
     suites = tuple(load_suite(spec, config, i) for i, spec in enumerate(config.spec.suites))
     file = str(config.path)
     attacks = tuple(
         build_attack(spec, config.base_dir, file=file, where=f"attacks[{i}]")
         for i, spec in enumerate(config.spec.attacks)
     )
-    return Plan(config, suites, attacks)
+    return Plan(config, suites, attacks, shard)

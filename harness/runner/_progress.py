@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.progress import (
@@ -15,12 +16,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from harness.runner._adaptive import AdaptiveGate
+
 __all__ = ["RunProgress"]
 
 
 class RunProgress:
-    def __init__(self, total: int, *, enabled: bool) -> None:
+    def __init__(self, total: int, *, enabled: bool, gates: Sequence[AdaptiveGate] = ()) -> None:
         self._counts: Counter[str] = Counter()
+        self._gates = gates
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         if enabled:
@@ -50,4 +54,10 @@ class RunProgress:
         self._counts[status] += 1
         if self._progress is not None and self._task is not None:
             counts = " ".join(f"{k.lower()}={v}" for k, v in sorted(self._counts.items()))
-            self._progress.update(self._task, advance=1, counts=counts)
+            # a model slowed down by rate limits shows its current concurrency
+            throttled = " ".join(
+                f"{g.name} concurrency {g.limit}/{g.ceiling}"
+                for g in self._gates
+                if g.limit < g.ceiling
+            )
+            self._progress.update(self._task, advance=1, counts=f"{counts} {throttled}".strip())

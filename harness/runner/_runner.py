@@ -98,7 +98,8 @@ async def execute(
     summary.pending = sum(count for count, _ in pending.values())
     summary.already_done = summary.planned - summary.pending
     writer = _Writer(store, options)
-    with RunProgress(summary.pending, enabled=options.progress) as progress:
+    gates = [c.gate for c in channels.values()]
+    with RunProgress(summary.pending, enabled=options.progress, gates=gates) as progress:
         workers = [
             asyncio.create_task(_worker(work, runtimes, graders, writer, progress, summary, stop))
             for name, (_, work) in pending.items()

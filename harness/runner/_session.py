@@ -24,7 +24,7 @@ from harness.layers._guards import ModerateFn
 from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
 from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._channels import Channel, ModerationChannel, build_channels
-from harness.runner._plan import Plan, build_plan
+from harness.runner._plan import Plan, Shard, build_plan
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute
 from harness.store import RunStore, read_manifest, write_manifest
 from harness.tools import ToolDefinition, custom_tool, validate_tool_names
@@ -39,9 +39,10 @@ async def run_experiment(
     options: RunOptions | None = None,
     stop: asyncio.Event | None = None,
     output: Path | None = None,
+    shard: Shard | None = None,
 ) -> tuple[RunSummary, Path]:
     secrets = required_secrets(config)
-    plan = build_plan(config)
+    plan = build_plan(config, shard)
     models = {name: config.spec.models[name] for name in used_models(config)}
     channels = build_channels(models, secrets, config.base_dir)
     moderation: dict[int, ModerationChannel] = {}
@@ -49,7 +50,7 @@ async def run_experiment(
         runtimes = _runtimes(config, channels, moderation, secrets)
         context = GraderContext(config.base_dir, judge=judge_through(channels))
         graders = prepare_graders(config.spec.graders, context, config.path)
-        run_dir = output or config.output_dir
+        run_dir = output or _default_output(config, shard)
         store = open_run(config, plan, channels, run_dir, force=force, secrets=secrets.values())
         try:
             summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
@@ -59,6 +60,11 @@ async def run_experiment(
         closing: list[Channel | ModerationChannel] = [*channels.values(), *moderation.values()]
         await asyncio.gather(*(c.aclose() for c in closing))
     return summary, run_dir
+
+
+def _default_output(config: LoadedConfig, shard: Shard | None) -> Path:
+    base = config.output_dir
+    return base.with_name(f"{base.name}.shard-{shard.index}-of-{shard.count}") if shard else base
 
 
 def judge_through(channels: Mapping[str, Channel]) -> JudgeFn:
@@ -217,6 +223,7 @@ def _manifest_content(
         "primary_grader": spec.primary_grader.rater,
         "samples": spec.samples,
         "plan_size": plan.size,
+        "shard": str(plan.shard) if plan.shard else None,
     }
 
 
@@ -253,6 +260,8 @@ def _differences(previous: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     found = []
     if previous.get("config_hash") != current["config_hash"]:
         found.append("config changed")
+    if previous.get("shard") != current["shard"]:
+        found.append(f"shard {previous.get('shard')} is not {current['shard']}")
     old_suites = previous.get("suites", {})
     for name, suite in current["suites"].items():
         if name in old_suites and old_suites[name].get("fingerprint") != suite["fingerprint"]:

@@ -1,6 +1,7 @@
 """The durable run store: SQLite attempts and grades, plus the run's manifest."""
 
 from harness.store._manifest import MANIFEST_NAME, now_iso, read_manifest, write_manifest
+from harness.store._merge import merge_runs
 from harness.store._records import AttemptRecord, GradeRecord, Status
 from harness.store._store import DB_NAME, SCHEMA_VERSION, RunStore
 
@@ -12,6 +13,7 @@ __all__ = [
     "GradeRecord",
     "RunStore",
     "Status",
+    "merge_runs",
     "now_iso",
     "read_manifest",
     "write_manifest",

@@ -1,0 +1,92 @@
+"""Sharded runs: deterministic disjoint slices that merge back into the whole experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from _cli_helpers import assert_user_error, cli_env, harness
+from helpers import write_config
+
+from harness.config import load_config
+from harness.runner import RunOptions, Shard, build_plan, run_experiment
+from harness.store import RunStore
+from harness.testing import ScriptedServer
+
+pytestmark = pytest.mark.anyio
+QUIET = RunOptions(progress=False)
+
+
+async def run_shards(tmp_path: Path, server: ScriptedServer, count: int) -> list[Path]:
+    path = write_config(tmp_path, server, n_items=20)
+    config = load_config(path)
+    runs = []
+    for index in range(count):
+        _, run_dir = await run_experiment(config, options=QUIET, shard=Shard(index, count))
+        runs.append(run_dir)
+    return runs
+
+
+def ids(run: Path) -> set[str]:
+    with RunStore(run) as store:
+        return {a.attempt_id for a in store.iter_attempts()}
+
+
+async def test_shards_are_disjoint_and_cover_the_plan(tmp_path: Path,
+                                                      server: ScriptedServer) -> None:
+    runs = await run_shards(tmp_path, server, 3)
+    assert [r.name for r in runs] == [f"run.shard-{i}-of-3" for i in range(3)]
+    slices = [ids(r) for r in runs]
+    assert all(slices) and sum(map(len, slices)) == len(set().union(*slices)) == 40
+    plan = build_plan(load_config(tmp_path / "config.yaml"))
+    assert set().union(*slices) == {w.attempt_id for w in plan.iter_work()}
+    # the same shard computed again is the same slice
+    again = build_plan(load_config(tmp_path / "config.yaml"), Shard(1, 3))
+    assert {w.attempt_id for w in again.iter_work()} == slices[1]
+
+
+async def test_merge_combines_shards_into_one_run(tmp_path: Path,
+                                                  server: ScriptedServer) -> None:
+    runs = await run_shards(tmp_path, server, 2)
+    merged = tmp_path / "merged"
+    done = harness("merge", *runs, "--out", merged, cwd=tmp_path, env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "40 attempts, 40 grades, 0 duplicate" in done.stdout
+    with RunStore(merged) as store:
+        assert store.count_attempts() == 40 and store.integrity_check() == "ok"
+    exported = harness("export", merged, "--format", "parquet", cwd=tmp_path,
+                       env=cli_env(tmp_path))
+    assert exported.returncode == 0, exported.stderr
+    frame = pd.read_parquet(merged / "attempts.parquet")
+    assert len(frame) == 40 and frame["attempt_id"].is_unique
+    report = harness("report", merged, "--format", "csv", cwd=tmp_path, env=cli_env(tmp_path))
+    # a header and one row per configuration
+    assert report.returncode == 0 and len(report.stdout.strip().splitlines()) == 3
+
+
+async def test_merge_refuses_shards_of_other_configs(tmp_path: Path,
+                                                     server: ScriptedServer) -> None:
+    (tmp_path / "a").mkdir()
+    first = await run_shards(tmp_path / "a", server, 2)
+    config = tmp_path / "b" / "config.yaml"
+    config.parent.mkdir()
+    write_config(config.parent, server, n_items=20)
+    data = yaml.safe_load(config.read_text())
+    data["deployments"]["guarded"]["system_prompt"] = "Another prompt."
+    config.write_text(yaml.safe_dump(data))
+    _, other = await run_experiment(load_config(config), options=QUIET, shard=Shard(1, 2))
+    env = cli_env(tmp_path)
+    refused = harness("merge", first[0], other, "--out", tmp_path / "m", cwd=tmp_path, env=env)
+    assert_user_error(refused, "config_hash differs")
+    twice = harness("merge", first[0], first[0], "--out", tmp_path / "m2", cwd=tmp_path, env=env)
+    assert_user_error(twice, "twice")
+
+
+@pytest.mark.parametrize("spec", ["3/3", "-1/2", "a/b", "2"])
+def test_a_shard_out_of_range_is_a_user_error(tmp_path: Path, spec: str) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("name: x\n")
+    done = harness("run", config, "--shard", spec, cwd=tmp_path, env=cli_env(tmp_path))
+    assert_user_error(done, "--shard")
