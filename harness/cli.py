@@ -29,6 +29,7 @@ ConfigArg = Annotated[Path, typer.Argument(help="experiment YAML file")]
 RunArg = Annotated[Path, typer.Argument(help="run directory (holds store.sqlite)")]
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BUDGET = 3
 
 
 def main() -> None:
@@ -100,6 +101,13 @@ def run(
         f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s",
         err=True,
     )
+    if summary.budget_exhausted:
+        typer.echo(
+            f"budget: {summary.budget_exhausted}; finished attempts are stored; "
+            "raise the budget and run again to resume",
+            err=True,
+        )
+        raise SystemExit(EXIT_BUDGET)
     if summary.interrupted:
         typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
         raise SystemExit(EXIT_INTERRUPTED)

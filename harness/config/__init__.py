@@ -16,6 +16,7 @@ from harness.config._load import (
     used_models,
 )
 from harness.config._models import (
+    BudgetSpec,
     ColumnMap,
     ConfigurationSpec,
     DeploymentSpec,
@@ -26,12 +27,14 @@ from harness.config._models import (
     MatrixEntry,
     MatrixSpec,
     ModelSpec,
+    PriceSpec,
     RetrySpec,
     SuiteSpec,
 )
 
 __all__ = [
     "DEFAULT_REFUSAL",
+    "BudgetSpec",
     "ColumnMap",
     "Configuration",
     "ConfigurationSpec",
@@ -45,6 +48,7 @@ __all__ = [
     "MatrixEntry",
     "MatrixSpec",
     "ModelSpec",
+    "PriceSpec",
     "ProviderSideLayer",
     "RetrySpec",
     "SafetyLayerSpec",

@@ -176,6 +176,16 @@ class GraderSpec(StrictModel):
         return self.id or self.name.rsplit(":", 1)[-1]
 
 
+class PriceSpec(StrictModel):
+    input: float = Field(ge=0, description="USD per million prompt tokens")
+    output: float = Field(ge=0, description="USD per million completion tokens")
+
+
+class BudgetSpec(StrictModel):
+    max_cost: float | None = Field(None, gt=0, description="USD; needs `prices` for every model")
+    max_requests: int | None = Field(None, ge=1, description="model requests, retries included")
+
+
 class ExperimentConfig(StrictModel):
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
@@ -188,6 +198,10 @@ class ExperimentConfig(StrictModel):
     attacks: AttackList = Field(default_factory=lambda: [AttackSpec(name=NO_ATTACK)])
     graders: list[GraderSpec] = Field(min_length=1)
     output: str | None = None
+    prices: dict[str, PriceSpec] = Field(
+        default_factory=dict, description="model name → USD per million tokens"
+    )
+    budget: BudgetSpec | None = None
 
     @field_validator("configurations", mode="before")
     @classmethod
@@ -255,6 +269,21 @@ class ExperimentConfig(StrictModel):
                 f"exactly one grader must have 'primary: true' (found {len(primaries)})"
             )
         return value
+
+    @model_validator(mode="after")
+    def _prices_cover_models(self) -> Self:
+        if not self.prices and not (self.budget and self.budget.max_cost):
+            return self
+        unknown = sorted(set(self.prices) - set(self.models))
+        if unknown:
+            raise ValueError(f"prices name undefined model(s) {', '.join(unknown)}")
+        missing = sorted(set(self.models) - set(self.prices))
+        if missing:
+            raise ValueError(
+                f"the price table does not cover model(s) {', '.join(missing)}; add "
+                f"`prices: {{{missing[0]}: {{input: ..., output: ...}}}}` (USD per million tokens)"
+            )
+        return self
 
     @property
     def primary_grader(self) -> GraderSpec:

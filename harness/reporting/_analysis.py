@@ -64,11 +64,19 @@ def analyse_run(
                 fix="grade it first: harness grade RUN --grader refusal_keywords",
             )
         chosen = grader or str(manifest.get("primary_grader") or labels.columns[0])
-        frame = attempt_outcomes(store, chosen, labels)
+        frame = _in_plan_order(attempt_outcomes(store, chosen, labels), manifest)
+    if reference is not None and reference not in labels.columns:
+        raise RunStoreError(
+            f"reference grader '{reference}' has no grades in this run "
+            f"(graded by: {', '.join(map(str, labels.columns))})",
+            file=run_dir,
+            fix="pick one with --reference, or grade with `harness grade`",
+        )
     reference = reference or _human_reference(manifest, labels)
     # per configuration: system prompt, safety layer, tools and provider-side layers
     descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
-    cells = cell_table(frame, labels, n_boot=n_boot, seed=seed)
+    prices = (manifest.get("config") or {}).get("prices") or {}
+    cells = cell_table(frame, labels, prices=prices, n_boot=n_boot, seed=seed)
     report = RunReport(
         run_dir=run_dir,
         manifest=manifest,
@@ -88,6 +96,31 @@ def analyse_run(
     )
     report.warnings = _warnings(report, descriptors)
     return report
+
+
+def _in_plan_order(frame: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
+    """Attempts in the config's order of configurations and attacks, then by item and sample.
+
+    The store keeps attempts in the order they finished, which concurrency makes arbitrary;
+    the tables, and the item bootstrap that draws items by their first-seen position, must
+    not depend on it.
+    """
+    configurations = [c["name"] for c in manifest.get("configurations") or [] if "name" in c]
+    attacks = [str(a) for a in manifest.get("attacks") or []]
+    ranks = {
+        "_configuration": _rank(frame["configuration"], configurations),
+        "_attack": _rank(frame["attack"], attacks),
+    }
+    ordered = frame.assign(**ranks).sort_values(
+        ["_configuration", "_attack", "suite", "item_id", "sample_index"], kind="stable"
+    )
+    return ordered.drop(columns=list(ranks)).reset_index(drop=True)
+
+
+def _rank(values: pd.Series[Any], declared: list[str]) -> pd.Series[Any]:
+    """Position in `declared`; names it does not list follow, in first-seen order."""
+    order = {name: i for i, name in enumerate(dict.fromkeys([*declared, *map(str, values)]))}
+    return values.astype(str).map(order)
 
 
 def _human_reference(manifest: dict[str, Any], labels: pd.DataFrame) -> str | None:

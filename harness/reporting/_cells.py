@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -25,20 +26,30 @@ _LABEL_COUNTS = [
 ]
 
 
+@dataclass(frozen=True)
+class _Context:
+    labels: pd.DataFrame  # every grader's labels, for the agreement of each cell
+    prices: Mapping[str, Mapping[str, float]]  # model → USD per million input/output tokens
+    n_boot: int
+    seed: int
+
+
 def cell_table(
-    frame: pd.DataFrame, labels: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0
+    frame: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per configuration × attack, in the order configurations first appear."""
-    rows = [
-        _row(keys, group, labels, n_boot, seed)
-        for keys, group in frame.groupby(KEYS, sort=False, dropna=False)
-    ]
+    context = _Context(labels, prices or {}, n_boot, seed)
+    rows = [_row(keys, group, context) for keys, group in frame.groupby(KEYS, sort=False)]
     return pd.DataFrame(rows)
 
 
-def _row(
-    keys: Any, group: pd.DataFrame, labels: pd.DataFrame, n_boot: int, seed: int
-) -> dict[str, Any]:
+def _row(keys: Any, group: pd.DataFrame, context: _Context) -> dict[str, Any]:
+    labels, prices, n_boot, seed = context.labels, context.prices, context.n_boot, context.seed
     status = group["status"]
     valid, harmful = group["valid"], group["harmful"]
     on_harmful, on_benign = group[valid & harmful], group[valid & ~harmful]
@@ -77,6 +88,14 @@ def _row(
         rate_with_interval(
             "action_asr", acted["action"].astype(bool), acted["item"], clustered, n_boot, seed
         )
+    )
+    row["prompt_tokens"] = int(group["prompt_tokens"].fillna(0).sum())
+    row["completion_tokens"] = int(group["completion_tokens"].fillna(0).sum())
+    price = prices.get(str(row["model"]))
+    row["cost"] = (
+        (row["prompt_tokens"] * price["input"] + row["completion_tokens"] * price["output"]) / 1e6
+        if price
+        else math.nan
     )
     row["alpha"] = _cell_alpha(group, labels)
     row["flag"] = _flags(row)

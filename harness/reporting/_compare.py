@@ -11,7 +11,7 @@ import pandas as pd
 from harness.reporting._analysis import RunReport
 from harness.reporting._render import shown_cells
 
-__all__ = ["MANIFEST_FIELDS", "manifest_differences", "render_comparison"]
+__all__ = ["MANIFEST_FIELDS", "manifest_differences", "render_comparison", "run_labels"]
 
 MANIFEST_FIELDS = (
     "config_hash",
@@ -26,13 +26,22 @@ MANIFEST_FIELDS = (
 )
 
 
+def run_labels(reports: Sequence[RunReport]) -> list[str]:
+    """Each run's directory name, or its whole path when two runs share a name."""
+    names = [r.run_dir.name for r in reports]
+    if len(set(names)) == len(names):
+        return names
+    return [str(r.run_dir) for r in reports]
+
+
 def manifest_differences(reports: Sequence[RunReport]) -> list[str]:
     """Each manifest field whose value is not the same in every run, naming the runs."""
     found = []
+    labels = run_labels(reports)
     for key in MANIFEST_FIELDS:
         values = {
-            r.run_dir.name: json.dumps(r.manifest.get(key), sort_keys=True, default=str)
-            for r in reports
+            label: json.dumps(r.manifest.get(key), sort_keys=True, default=str)
+            for label, r in zip(labels, reports, strict=True)
         }
         if len(set(values.values())) > 1:
             groups: dict[str, list[str]] = {}
@@ -46,7 +55,8 @@ def manifest_differences(reports: Sequence[RunReport]) -> list[str]:
 
 def _joined(reports: Sequence[RunReport], shown: bool) -> pd.DataFrame:
     frames = [
-        (shown_cells(r.cells) if shown else r.cells).assign(run=r.run_dir.name) for r in reports
+        (shown_cells(r.cells) if shown else r.cells).assign(run=label)
+        for label, r in zip(run_labels(reports), reports, strict=True)
     ]
     joined = pd.concat(frames, ignore_index=True)
     return joined[["run", *[c for c in joined.columns if c != "run"]]]
@@ -62,7 +72,9 @@ def render_comparison(reports: Sequence[RunReport], fmt: str) -> str:
             "runs": [str(r.run_dir) for r in reports],
             "manifest_differences": differences,
             "cells": cells,
-            "warnings": {r.run_dir.name: r.warnings for r in reports},
+            "warnings": {
+                label: r.warnings for label, r in zip(run_labels(reports), reports, strict=True)
+            },
         }
         return json.dumps(payload, indent=2)
     lines = [f"# {len(reports)} runs compared", "", "## Manifest differences", ""]

@@ -129,9 +129,9 @@ def _compare(
             "difference": math.nan,
             "lo": math.nan,
             "hi": math.nan,
-            "b": 0,
-            "c": 0,
             "p_value": math.nan,
+            "only_a": 0,
+            "only_b": 0,
         }
     result = dict(paired_comparison(first.tolist(), second.tolist()))
     if both.index.get_level_values("sample_index").nunique() > 1:

@@ -55,6 +55,8 @@ def attempt_outcomes(store: RunStore, grader: str, labels: pd.DataFrame) -> pd.D
             "category",
             "harmful",
             "status",
+            "prompt_tokens",
+            "completion_tokens",
             "tool_calls",
             "targets",
         ]

@@ -32,6 +32,9 @@ CELL_COLUMNS = [
     *RATES,
     "alpha",
     "flag",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
 ]
 
 
@@ -54,6 +57,7 @@ def shown_cells(cells: pd.DataFrame) -> pd.DataFrame:
             for r, lo, hi in zip(cells[name], cells[f"{name}_lo"], cells[f"{name}_hi"], strict=True)
         ]
     shown["dp_share"] = [_share(v) for v in cells["dp_share"]]
+    shown["cost"] = ["–" if math.isnan(v) else f"${v:.4f}" for v in cells["cost"]]
     shown["alpha"] = ["–" if math.isnan(v) else f"{v:.2f}" for v in cells["alpha"]]
     return shown
 

@@ -24,6 +24,7 @@ from harness.providers import (
     make_client,
 )
 from harness.runner._adaptive import AdaptiveGate
+from harness.runner._budget import Budget
 from harness.runner._retry import CallOutcome, Outcome, with_retries
 
 __all__ = ["Channel", "ModerationChannel", "build_channels"]
@@ -35,6 +36,7 @@ class Channel:
         self.provider = provider
         self.spec = spec
         self.gate = AdaptiveGate(name, self.pool_size)
+        self.budget: Budget | None = None  # set by the run that uses the channel
         # one request per 60/rpm seconds: smooth, with no burst at start
         self._limiter = AsyncLimiter(1, 60.0 / spec.rpm) if spec.rpm else None
 
@@ -55,6 +57,8 @@ class Channel:
             return reply
 
         outcome = await with_retries(send, self.spec.retry, self._limiter)
+        if self.budget is not None:
+            self.budget.charge(self.name, outcome.value, outcome.tries)
         return CallOutcome(outcome.value, outcome.error, outcome.tries)
 
     async def aclose(self) -> None:

@@ -37,6 +37,7 @@ class RunSummary:
     statuses: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
     elapsed_s: float = 0.0
+    budget_exhausted: str | None = None  # why the budget stopped the run, if it did
 
     @property
     def finished(self) -> int:

@@ -23,6 +23,7 @@ from harness.layers import build_safety_layer
 from harness.layers._guards import ModerateFn
 from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
 from harness.runner._attempt import ConfigurationRuntime
+from harness.runner._budget import Budget, token_cost
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._plan import Plan, Shard, build_plan
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute
@@ -52,14 +53,30 @@ async def run_experiment(
         graders = prepare_graders(config.spec.graders, context, config.path)
         run_dir = output or _default_output(config, shard)
         store = open_run(config, plan, channels, run_dir, force=force, secrets=secrets.values())
+        stop = stop or asyncio.Event()
+        budget = _budget(config, store, stop)
+        for channel in channels.values():
+            channel.budget = budget
         try:
             summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
         finally:
             store.close()
+        summary.budget_exhausted = budget.exhausted
     finally:
         closing: list[Channel | ModerationChannel] = [*channels.values(), *moderation.values()]
         await asyncio.gather(*(c.aclose() for c in closing))
     return summary, run_dir
+
+
+def _budget(config: LoadedConfig, store: RunStore, stop: asyncio.Event) -> Budget:
+    """A resumed run starts with what its stored attempts already spent."""
+    prices = config.spec.prices
+    requests, cost = 0, 0.0
+    for model, tries, prompt_tokens, completion_tokens in store.spending():
+        requests += tries
+        if model in prices:
+            cost += token_cost(prices[model], prompt_tokens, completion_tokens)
+    return Budget(config.spec.budget, prices, stop, requests=requests, cost=cost)
 
 
 def _default_output(config: LoadedConfig, shard: Shard | None) -> Path:

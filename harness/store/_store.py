@@ -157,6 +157,14 @@ class RunStore:
             query += " WHERE status != 'ERROR'"
         return dict(self._db.execute(query).fetchall())
 
+    def spending(self) -> list[tuple[str, int, int, int]]:
+        """Per model: requests sent (tries), prompt tokens and completion tokens stored."""
+        rows = self._db.execute(
+            "SELECT model, SUM(tries), SUM(COALESCE(prompt_tokens, 0)), "
+            "SUM(COALESCE(completion_tokens, 0)) FROM attempts GROUP BY model"
+        ).fetchall()
+        return [(str(m), int(t), int(p), int(c)) for m, t, p, c in rows]
+
     def count_attempts(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
 
