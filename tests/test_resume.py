@@ -99,3 +99,35 @@ def test_sigint_stops_cleanly_and_keeps_finished_work(
     assert resumed.returncode == 0
     assert len(stored_prompts(run_dir)) == N_ITEMS
     assert all(server.count(tag) == 1 for tag in kept)
+
+
+def test_repeated_sigkill_at_random_points_loses_and_repeats_nothing(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    import random
+
+    server.latency = 0.05
+    n_items = 200  # about 2.5 s of work at concurrency 4: three kills land mid-run
+    config = write_config(tmp_path, server, n_items=n_items, deployments={"raw": {}})
+    run_dir = tmp_path / "run"
+    chooser = random.Random(7)  # seeded: the kill points are random but reproducible
+    stored: set[str] = set()
+    sent_when_stored: dict[str, int] = {}
+    for _ in range(3):
+        process = start(config)
+        wait_for_rows(run_dir / "store.sqlite", len(stored) + 1, process)
+        time.sleep(chooser.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        now = stored_prompts(run_dir)  # integrity_check() == "ok" after every kill
+        assert set(now) >= stored and len(now) == len(set(now))
+        stored = set(now)
+        # an attempt in flight at an earlier kill was sent again; once stored, never again
+        sent_when_stored |= {t: server.count(t) for t in stored if t not in sent_when_stored}
+    resumed = start(config)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    final = stored_prompts(run_dir)
+    assert len(final) == len(set(final)) == n_items
+    assert all(server.count(tag) == sent for tag, sent in sent_when_stored.items())
+    assert max(sent_when_stored.values()) <= 4  # at most once per run: 3 killed + 1
