@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from harness._errors import UserError
 from harness.grading import GraderContext, GraderOptions, Label, Verdict, grader
 from harness.store import AttemptRecord
-from harness.tools import TargetAction, ToolCallRecord, executed_targets, parse_targets
+from harness.tools import (
+    TargetAction,
+    ToolCallRecord,
+    executed_targets,
+    parse_call_log,
+    parse_targets,
+)
 
-__all__ = ["Action", "ActionOptions", "parse_calls"]
+__all__ = ["Action", "ActionOptions"]
 
 NO_TARGETS = "no target actions declared for this item"
 
@@ -21,33 +26,6 @@ NO_TARGETS = "no target actions declared for this item"
 class ActionOptions(GraderOptions):
     require: Literal["any", "all"] = Field(
         "any", description="COMPLIANCE when any target was executed, or only when all were"
-    )
-
-
-def parse_calls(raw: str | None) -> list[ToolCallRecord]:
-    """The stored call log (a JSON list of call dicts as the runner writes them)."""
-    if raw is None or not raw.strip():
-        return []
-    data = json.loads(raw)
-    if not isinstance(data, list):
-        raise ValueError("tool_calls is not a JSON list")
-    return [_call(i, entry) for i, entry in enumerate(data)]
-
-
-def _call(index: int, entry: Any) -> ToolCallRecord:
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-        raise ValueError(f"tool call {index} is not a mapping with a 'name'")
-    arguments = entry.get("arguments")
-    error = entry.get("error")
-    return ToolCallRecord(
-        step=int(entry.get("step") or 0),
-        call_id=entry.get("id", entry.get("call_id")),
-        name=entry["name"],
-        arguments_raw=str(entry.get("arguments_raw") or ""),
-        arguments=arguments if isinstance(arguments, dict) else None,
-        observation=str(entry.get("observation") or ""),
-        error=None if error is None else str(error),
-        effect=entry.get("effect") or {},
     )
 
 
@@ -83,7 +61,7 @@ class Action:
             targets = parse_targets(
                 attempt.targets, file=None, where=f"attempt {attempt.attempt_id}.targets"
             )
-            calls = parse_calls(attempt.tool_calls)
+            calls = parse_call_log(attempt.tool_calls)
         except (UserError, ValueError, TypeError) as exc:
             return Verdict(Label.UNPARSEABLE, error=f"cannot read the attempt's tool log: {exc}")
         if not targets:

@@ -20,9 +20,11 @@ from harness.providers._types import (
     RequestRejected,
     RequestTimeout,
     ServerError,
+    ToolsUnsupported,
+    tools_refused,
 )
 
-__all__ = ["make_client", "parse_retry_after", "post_json"]
+__all__ = ["make_client", "parse_retry_after", "post_chat", "post_json"]
 
 RETRYABLE_STATUS = {408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529}
 
@@ -61,6 +63,24 @@ async def post_json(
         raise MalformedReply(
             f"body is not JSON: {snippet!r}", status=response.status_code
         ) from None
+
+
+async def post_chat(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    deadline: float,
+    *,
+    offers_tools: bool,
+) -> tuple[Any, float]:
+    """post_json for a chat request: a rejection of the tools it offers is NO_TOOL_SUPPORT."""
+    try:
+        return await post_json(client, url, body, headers, deadline)
+    except RequestRejected as exc:
+        if offers_tools and tools_refused(exc):
+            raise ToolsUnsupported(str(exc), status=exc.status) from None
+        raise
 
 
 def _transport_error(exc: BaseException, deadline: float) -> RequestTimeout | ConnectionFailed:

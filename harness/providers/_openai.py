@@ -8,16 +8,13 @@ from typing import Any
 import httpx
 
 from harness.config import ModelSpec
-from harness.providers._http import post_json
+from harness.providers._http import post_chat
 from harness.providers._types import (
     ChatRequest,
     MalformedReply,
     Reply,
-    RequestRejected,
     ToolCall,
-    ToolsUnsupported,
     Usage,
-    tools_refused,
 )
 
 __all__ = ["OpenAIProvider"]
@@ -33,14 +30,14 @@ class OpenAIProvider:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def complete(self, request: ChatRequest) -> Reply:
-        try:
-            payload, elapsed = await post_json(
-                self._client, self._url, self._body(request), self._headers, self._spec.timeout
-            )
-        except RequestRejected as exc:
-            if request.tools and tools_refused(exc):
-                raise ToolsUnsupported(str(exc), status=exc.status) from None
-            raise
+        payload, elapsed = await post_chat(
+            self._client,
+            self._url,
+            self._body(request),
+            self._headers,
+            self._spec.timeout,
+            offers_tools=bool(request.tools),
+        )
         return _parse(payload, elapsed)
 
     async def aclose(self) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 from harness._errors import RunStoreError
 from harness.grading import SUCCESS_BROAD, SUCCESS_STRICT, Label
 from harness.store import RunStore, Status
-from harness.tools import ToolCallRecord, executed_targets, parse_targets
+from harness.tools import executed_targets, parse_call_log, parse_targets
 
 __all__ = ["KEYS", "OUTCOMES", "attempt_outcomes", "grader_labels", "records"]
 
@@ -95,21 +95,7 @@ def _action(tool_calls: str | None, targets: str | None) -> float:
     if not targets:
         return float("nan")
     actions = parse_targets(json.loads(targets), file=None, where="targets")
-    calls = [_call(c) for c in json.loads(tool_calls or "[]")]
-    return 1.0 if executed_targets(actions, calls) else 0.0
-
-
-def _call(data: dict[str, Any]) -> ToolCallRecord:
-    return ToolCallRecord(
-        step=data.get("step", 0),
-        call_id=data.get("id"),
-        name=data["name"],
-        arguments_raw=data.get("arguments_raw", ""),
-        arguments=data.get("arguments"),
-        observation=data.get("observation", ""),
-        error=data.get("error"),
-        effect=data.get("effect") or {},
-    )
+    return 1.0 if executed_targets(actions, parse_call_log(tool_calls)) else 0.0
 
 
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -190,7 +190,7 @@ def _failure(error: ProviderError | None) -> _End:
 
 def _record(work: WorkItem, transcript: _Transcript, end: _End, started_at: str) -> AttemptRecord:
     conf, item = work.configuration, work.item
-    calls = [_call_json(c) for c in transcript.calls]
+    calls = [c.as_dict() for c in transcript.calls]
     return AttemptRecord(
         attempt_id=work.attempt_id,
         configuration=conf.name,
@@ -228,19 +228,6 @@ def _record(work: WorkItem, transcript: _Transcript, end: _End, started_at: str)
 def internal_error_record(work: WorkItem, error: str, started_at: str) -> AttemptRecord:
     end = _End(Status.ERROR, error=f"internal error: {error}", error_kind="internal")
     return _record(work, _Transcript(list(work.messages)), end, started_at)
-
-
-def _call_json(call: ToolCallRecord) -> dict[str, Any]:
-    return {
-        "step": call.step,
-        "id": call.call_id,
-        "name": call.name,
-        "arguments": call.arguments,
-        "arguments_raw": call.arguments_raw,
-        "observation": call.observation,
-        "error": call.error,
-        "effect": dict(call.effect),
-    }
 
 
 def _json(value: Any) -> str:

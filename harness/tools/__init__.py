@@ -15,7 +15,7 @@ from harness.tools._catalog import (
 )
 from harness.tools._sandbox import ToolEnvironment
 from harness.tools._targets import TargetAction, executed_targets, parse_targets
-from harness.tools._types import ToolCallRecord, ToolDefinition, ToolSpec
+from harness.tools._types import ToolCallRecord, ToolDefinition, ToolSpec, parse_call_log
 from harness.tools._world import FIXTURE_KEYS
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ToolSpec",
     "custom_tool",
     "executed_targets",
+    "parse_call_log",
     "parse_targets",
     "tool_names",
     "validate_tool_names",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "ToolFailure",
     "ToolSpec",
     "frozen",
+    "parse_call_log",
     "plain",
 ]
 
@@ -137,3 +139,31 @@ class ToolDefinition:
     spec: ToolSpec
     simulate: Simulator
     observation: str  # documents what the model is shown on success
+
+
+def parse_call_log(raw: str | None) -> list[ToolCallRecord]:
+    """The stored call log (a JSON list of call dicts as the runner writes them)."""
+    if raw is None or not raw.strip():
+        return []
+    data = json.loads(raw)
+    if not isinstance(data, list):
+        raise ValueError("tool_calls is not a JSON list")
+    return [_call(i, entry) for i, entry in enumerate(data)]
+
+
+def _call(index: int, entry: Any) -> ToolCallRecord:
+    """One entry of the log, as `ToolCallRecord.as_dict` wrote it."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ValueError(f"tool call {index} is not a mapping with a 'name'")
+    arguments = entry.get("arguments")
+    error = entry.get("error")
+    return ToolCallRecord(
+        step=int(entry.get("step") or 0),
+        call_id=entry.get("id", entry.get("call_id")),
+        name=entry["name"],
+        arguments_raw=str(entry.get("arguments_raw") or ""),
+        arguments=arguments if isinstance(arguments, dict) else None,
+        observation=str(entry.get("observation") or ""),
+        error=None if error is None else str(error),
+        effect=entry.get("effect") or {},
+    )
