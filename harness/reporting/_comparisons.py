@@ -11,7 +11,12 @@ from typing import Any
 import pandas as pd
 
 from harness.reporting._outcomes import records
-from harness.stats import holm_bonferroni, paired_cluster_bootstrap_diff, paired_comparison
+from harness.stats import (
+    holm_bonferroni,
+    mcnemar_exact,
+    paired_cluster_bootstrap_diff,
+    paired_comparison,
+)
 
 __all__ = ["DEPLOYMENT_FIELDS", "asr_matrix", "comparisons", "deployment_differences", "tool_gap"]
 
@@ -130,17 +135,27 @@ def _compare(
             "lo": math.nan,
             "hi": math.nan,
             "p_value": math.nan,
+            "test": "",
             "only_a": 0,
             "only_b": 0,
         }
     result = dict(paired_comparison(first.tolist(), second.tolist()))
+    result["test"] = "mcnemar_exact"
     if both.index.get_level_values("sample_index").nunique() > 1:
-        # several samples per item: the interval comes from resampling items, not attempts
-        items = both.index.get_level_values("item").tolist()
+        # several samples per item are not independent pairs: the interval resamples items,
+        # and the test is an exact sign test on the items' success rates under a and b
+        items = both.index.get_level_values("item")
         diff, low, high = paired_cluster_bootstrap_diff(
-            first.tolist(), second.tolist(), items, n_boot=n_boot, seed=seed
+            first.tolist(), second.tolist(), items.tolist(), n_boot=n_boot, seed=seed
         )
-        result |= {"difference": diff, "lo": low, "hi": high}
-    kept = {k: result[k] for k in ("n", "p_a", "p_b", "difference", "lo", "hi", "p_value")}
+        per_item = (first.astype(float) - second.astype(float)).groupby(items.to_numpy()).mean()
+        result |= {
+            "difference": diff,
+            "lo": low,
+            "hi": high,
+            "test": "item_sign_test",
+            "p_value": mcnemar_exact(int((per_item > 0).sum()), int((per_item < 0).sum())),
+        }
+    kept = {k: result[k] for k in ("n", "p_a", "p_b", "difference", "lo", "hi", "p_value", "test")}
     # McNemar's discordant counts: success under a only, under b only
     return row | kept | {"only_a": result["b"], "only_b": result["c"]}

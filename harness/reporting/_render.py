@@ -111,6 +111,7 @@ def _shown_comparisons(table: pd.DataFrame) -> pd.DataFrame:
     shown["only a / only b"] = [
         f"{a} / {b}" for a, b in zip(table["only_a"], table["only_b"], strict=True)
     ]
+    shown["test"] = table["test"]
     shown["p"] = [_p(v) for v in table["p_value"]]
     shown["p (Holm)"] = [_p(v) for v in table["p_holm"]]
     shown["like for like"] = [
