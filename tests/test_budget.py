@@ -35,8 +35,10 @@ async def test_max_requests_stops_the_run_and_resume_respects_it(
     assert summary.budget_exhausted and "max_requests 10" in summary.budget_exhausted
     with RunStore(run_dir) as store:
         stored = store.count_attempts()
-    # in-flight requests when the limit was hit may finish; nothing more is started
-    assert 10 <= stored <= 12 and len(server.recorded()) == stored
+    # requests are counted as they finish, so those already in flight when the limit is hit
+    # (concurrency 2) may still be sent: an overshoot of at most the concurrency
+    sent = len(server.recorded())
+    assert 10 <= sent <= 12 and 8 <= stored <= sent
     summary, _ = await run_experiment(load_config(path), options=QUIET)
     assert summary.budget_exhausted and summary.finished == 0  # already spent
 
