@@ -108,7 +108,16 @@ class Plan:
 
     @property
     def size(self) -> int:
-        return len(self.config.configurations) * self.n_items * self.samples * len(self.attacks)
+        return self.size_of(None)
+
+    def size_of(self, model_name: str | None) -> int:
+        """How many work items iter_work(model_name) yields, without walking the plan."""
+        configurations = sum(
+            1
+            for c in self.config.configurations
+            if model_name is None or c.model_name == model_name
+        )
+        return configurations * self.n_items * self.samples * len(self.attacks)
 
     def iter_work(self, model_name: str | None = None) -> Iterator[WorkItem]:
         """Configurations and attacks are interleaved per item: a partial run covers them all."""

@@ -96,6 +96,7 @@ async def execute(
     summary = RunSummary(planned=plan.size)
     channels = {r.channel.name: r.channel for r in runtimes.values()}
     pending = {name: _pending(plan, name, done) for name in channels}
+    del done  # the marks in `pending` replace it: not held for the whole run
     summary.pending = sum(count for count, _ in pending.values())
     summary.already_done = summary.planned - summary.pending
     writer = _Writer(store, options)
@@ -130,13 +131,31 @@ async def execute(
 def _pending(
     plan: Plan, model_name: str, done: Mapping[str, str]
 ) -> tuple[int, Iterator[WorkItem]]:
-    """Count now, iterate lazily later: the work list is streamed, never held in memory."""
+    """Count now, iterate lazily later: the work list is streamed, never held in memory.
 
-    def is_pending(work: WorkItem) -> bool:
-        return done.get(work.attempt_id) != work.request_hash
+    A fresh run (nothing stored) is all pending: no count pass. Otherwise one pass marks what
+    is pending, one bit per work item; the iteration skips the rest without hashing them again,
+    and `done` (one entry per stored attempt) need not be kept for the whole run.
+    """
+    if not done:
+        return plan.size_of(model_name), plan.iter_work(model_name)
+    marks = bytearray()
+    count = 0
+    for index, work in enumerate(plan.iter_work(model_name)):
+        bit = index & 7
+        if not bit:
+            marks.append(0)
+        stored = done.get(work.attempt_id)  # the request hash only for what is stored
+        if stored is None or stored != work.request_hash:
+            marks[-1] |= 1 << bit
+            count += 1
+    return count, (_marked(plan.iter_work(model_name), marks) if count else iter(()))
 
-    count = sum(1 for work in plan.iter_work(model_name) if is_pending(work))
-    return count, (work for work in plan.iter_work(model_name) if is_pending(work))
+
+def _marked(work: Iterator[WorkItem], marks: bytearray) -> Iterator[WorkItem]:
+    for index, item in enumerate(work):
+        if marks[index >> 3] >> (index & 7) & 1:
+            yield item
 
 
 async def _worker(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ TRUE_WORDS = {"1", "true", "yes", "y", "t", "harmful", "unsafe"}
 FALSE_WORDS = {"0", "false", "no", "n", "f", "benign", "safe"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100k-item suite is held for the whole run
 class SuiteItem:
     suite: str
     item_id: str
@@ -48,8 +49,18 @@ def load_suite(spec: SuiteSpec, config: LoadedConfig, index: int) -> LoadedSuite
         dataset = dataset.shuffle(seed=spec.shuffle_seed)
     if spec.limit is not None:
         dataset = dataset.select(range(min(spec.limit, len(dataset))))
-    items = _to_items(dataset.to_list(), spec, config.path, where)
+    columns = set(dataset.column_names) if len(dataset) else set()
+    items = _to_items(_rows(dataset), columns, spec, config.path, where)
     return LoadedSuite(spec.name, spec.source, fingerprint, tuple(items))
+
+
+def _rows(dataset: Any, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+    """The rows as to_list() gives them, a batch at a time: never all of them as dicts."""
+    if len(dataset) <= batch:
+        yield from dataset.to_list()
+        return
+    for start in range(0, len(dataset), batch):
+        yield from dataset.select(range(start, min(start + batch, len(dataset)))).to_list()
 
 
 def load_table(
@@ -158,10 +169,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _to_items(
-    rows: list[dict[str, Any]], spec: SuiteSpec, origin: Path, where: str
+    rows: Iterable[dict[str, Any]], present: set[str], spec: SuiteSpec, origin: Path, where: str
 ) -> list[SuiteItem]:
     columns = spec.columns
-    present = set(rows[0]) if rows else set()
     explicit = columns.model_fields_set
     for key in ("id", "prompt", "category", "harmful", "targets"):
         column = getattr(columns, key)
