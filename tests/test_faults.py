@@ -31,22 +31,30 @@ FAULTS = {
     "empty-body": Fault.empty_body(),
 }
 KINDS = {
-    "429-retry-after": "rate_limited", "429-bare": "rate_limited", "500": "server_error",
-    "503": "server_error", "reset": "connection", "read-timeout": "timeout",
-    "not-json": "malformed_reply", "no-choices": "malformed_reply",
+    "429-retry-after": "rate_limited",
+    "429-bare": "rate_limited",
+    "500": "server_error",
+    "503": "server_error",
+    "reset": "connection",
+    "read-timeout": "timeout",
+    "not-json": "malformed_reply",
+    "no-choices": "malformed_reply",
     "empty-body": "malformed_reply",
 }
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
-async def test_each_fault_ends_in_one_recorded_state(tmp_path: Path, server: ScriptedServer,
-                                                     name: str) -> None:
+async def test_each_fault_ends_in_one_recorded_state(
+    tmp_path: Path, server: ScriptedServer, name: str
+) -> None:
     fault = FAULTS[name]
     # item 0 always fails, item 1 fails once then succeeds, items 2-3 are clean
     server.add_rule(Rule(match="[item-000]", faults=[fault] * 10))
     server.add_rule(Rule(match="[item-001]", faults=[fault]))
-    model = {"timeout": 0.5, "retry": {"max_attempts": MAX_ATTEMPTS, "initial_backoff": 0.01,
-                                       "max_backoff": 0.02}}
+    model = {
+        "timeout": 0.5,
+        "retry": {"max_attempts": MAX_ATTEMPTS, "initial_backoff": 0.01, "max_backoff": 0.02},
+    }
     path = write_config(tmp_path, server, n_items=4, deployments={"raw": {}}, model=model)
     summary, run_dir = await run_experiment(load_config(path), options=QUIET)
     with RunStore(run_dir) as store:
@@ -63,11 +71,14 @@ async def test_each_fault_ends_in_one_recorded_state(tmp_path: Path, server: Scr
     assert (cell["errors"], cell["valid"], cell["n_harmful"]) == (1, 3, 3)
 
 
-async def test_server_that_disappears_and_comes_back(tmp_path: Path,
-                                                     server: ScriptedServer) -> None:
+async def test_server_that_disappears_and_comes_back(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     server.latency = 0.02
-    model = {"concurrency": 2, "retry": {"max_attempts": 8, "initial_backoff": 0.05,
-                                         "max_backoff": 0.2}}
+    model = {
+        "concurrency": 2,
+        "retry": {"max_attempts": 8, "initial_backoff": 0.05, "max_backoff": 0.2},
+    }
     path = write_config(tmp_path, server, n_items=30, deployments={"raw": {}}, model=model)
     loop = asyncio.get_running_loop()
     loop.call_later(0.15, server.go_down)
@@ -85,8 +96,10 @@ async def test_sustained_429s_lower_concurrency_then_it_recovers(
 ) -> None:
     server.latency = 0.01
     server.add_faults(*[Fault.http(429, retry_after=0.05)] * 12)
-    model = {"concurrency": 8, "retry": {"max_attempts": 10, "initial_backoff": 0.01,
-                                         "max_backoff": 0.05}}
+    model = {
+        "concurrency": 8,
+        "retry": {"max_attempts": 10, "initial_backoff": 0.01, "max_backoff": 0.05},
+    }
     path = write_config(tmp_path, server, n_items=80, deployments={"raw": {}}, model=model)
     with caplog.at_level(logging.INFO, logger="harness.runner.adaptive"):
         summary, _ = await run_experiment(load_config(path), options=QUIET)

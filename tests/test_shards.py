@@ -34,8 +34,9 @@ def ids(run: Path) -> set[str]:
         return {a.attempt_id for a in store.iter_attempts()}
 
 
-async def test_shards_are_disjoint_and_cover_the_plan(tmp_path: Path,
-                                                      server: ScriptedServer) -> None:
+async def test_shards_are_disjoint_and_cover_the_plan(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     runs = await run_shards(tmp_path, server, 3)
     assert [r.name for r in runs] == [f"run.shard-{i}-of-3" for i in range(3)]
     slices = [ids(r) for r in runs]
@@ -47,8 +48,7 @@ async def test_shards_are_disjoint_and_cover_the_plan(tmp_path: Path,
     assert {w.attempt_id for w in again.iter_work()} == slices[1]
 
 
-async def test_merge_combines_shards_into_one_run(tmp_path: Path,
-                                                  server: ScriptedServer) -> None:
+async def test_merge_combines_shards_into_one_run(tmp_path: Path, server: ScriptedServer) -> None:
     runs = await run_shards(tmp_path, server, 2)
     merged = tmp_path / "merged"
     done = harness("merge", *runs, "--out", merged, cwd=tmp_path, env=cli_env(tmp_path))
@@ -56,8 +56,7 @@ async def test_merge_combines_shards_into_one_run(tmp_path: Path,
     assert "40 attempts, 40 grades, 0 duplicate" in done.stdout
     with RunStore(merged) as store:
         assert store.count_attempts() == 40 and store.integrity_check() == "ok"
-    exported = harness("export", merged, "--format", "parquet", cwd=tmp_path,
-                       env=cli_env(tmp_path))
+    exported = harness("export", merged, "--format", "parquet", cwd=tmp_path, env=cli_env(tmp_path))
     assert exported.returncode == 0, exported.stderr
     frame = pd.read_parquet(merged / "attempts.parquet")
     assert len(frame) == 40 and frame["attempt_id"].is_unique
@@ -66,8 +65,9 @@ async def test_merge_combines_shards_into_one_run(tmp_path: Path,
     assert report.returncode == 0 and len(report.stdout.strip().splitlines()) == 3
 
 
-async def test_merge_refuses_shards_of_other_configs(tmp_path: Path,
-                                                     server: ScriptedServer) -> None:
+async def test_merge_refuses_shards_of_other_configs(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
     (tmp_path / "a").mkdir()
     first = await run_shards(tmp_path / "a", server, 2)
     config = tmp_path / "b" / "config.yaml"
