@@ -1,8 +1,8 @@
-"""Model providers: OpenAI-compatible and Anthropic APIs over httpx, and in-process llama.cpp."""
+"""Model providers: OpenAI-compatible and Anthropic APIs over httpx transports; llama.cpp."""
 
 from harness.providers._anthropic import AnthropicProvider
 from harness.providers._factory import build_provider
-from harness.providers._http import make_client, parse_retry_after
+from harness.providers._http import JsonEndpoint, make_transport, parse_retry_after
 from harness.providers._llamacpp import LlamaCppProvider, default_gguf_path, render_base_prompt
 from harness.providers._moderation import ModerationClient, ModerationResult
 from harness.providers._openai import OpenAIProvider
@@ -29,6 +29,7 @@ __all__ = [
     "AnthropicProvider",
     "ChatRequest",
     "ConnectionFailed",
+    "JsonEndpoint",
     "LlamaCppProvider",
     "MalformedReply",
     "ModerationClient",
@@ -48,7 +49,7 @@ __all__ = [
     "Usage",
     "build_provider",
     "default_gguf_path",
-    "make_client",
+    "make_transport",
     "parse_retry_after",
     "render_base_prompt",
     "tools_refused",

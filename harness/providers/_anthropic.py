@@ -1,4 +1,4 @@
-"""Anthropic's Messages API (and compatible servers), over httpx."""
+"""Anthropic's Messages API (and compatible servers), over an httpx transport."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from harness.config import ModelSpec
-from harness.providers._http import post_chat
+from harness.providers._http import JsonEndpoint
 from harness.providers._types import (
     ChatRequest,
     MalformedReply,
@@ -32,28 +32,25 @@ FINISH_REASONS = {
 
 
 class AnthropicProvider:
-    def __init__(self, spec: ModelSpec, *, api_key: str | None, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, spec: ModelSpec, *, api_key: str | None, transport: httpx.AsyncBaseTransport
+    ) -> None:
         self._spec = spec
-        self._client = client
         base = (spec.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
-        self._headers = {"anthropic-version": API_VERSION}
+        url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        headers = {"anthropic-version": API_VERSION}
         if api_key:
-            self._headers["x-api-key"] = api_key
+            headers["x-api-key"] = api_key
+        self._endpoint = JsonEndpoint(transport, url, headers, spec.timeout)
 
     async def complete(self, request: ChatRequest) -> Reply:
-        payload, elapsed = await post_chat(
-            self._client,
-            self._url,
-            self._body(request),
-            self._headers,
-            self._spec.timeout,
-            offers_tools=bool(request.tools),
+        payload, elapsed = await self._endpoint.post_chat(
+            self._body(request), offers_tools=bool(request.tools)
         )
         return _parse(payload, elapsed)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._endpoint.aclose()
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         params = request.params

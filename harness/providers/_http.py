@@ -24,63 +24,81 @@ from harness.providers._types import (
     tools_refused,
 )
 
-__all__ = ["make_client", "parse_retry_after", "post_chat", "post_json"]
+__all__ = ["JsonEndpoint", "make_transport", "parse_retry_after"]
 
 RETRYABLE_STATUS = {408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529}
 
 
-def make_client(concurrency: int, timeout: float) -> httpx.AsyncClient:
-    """A pooled client over aiohttp: httpx's default transport stalls at high concurrency."""
+def make_transport(concurrency: int) -> httpx.AsyncBaseTransport:
+    """A pooled transport over aiohttp: httpx's default transport stalls at high concurrency."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits),
-        timeout=httpx.Timeout(timeout),
-        limits=limits,
-    )
+    return AiohttpTransport(limits=limits)
 
 
-async def post_json(
-    client: httpx.AsyncClient,
-    url: str,
-    body: Mapping[str, Any],
-    headers: Mapping[str, str],
-    deadline: float,
-) -> tuple[Any, float]:
-    """POST and return (parsed JSON, seconds), raising the provider error that fits."""
-    started = time.perf_counter()
-    try:
-        # a total deadline: the transport's timeouts are per socket operation
-        async with asyncio.timeout(deadline):
-            response = await client.post(url, json=body, headers=dict(headers))
-    except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-        raise _transport_error(exc, deadline) from None
-    elapsed = time.perf_counter() - started
-    _raise_for_status(response)
-    try:
-        return json.loads(response.content), elapsed
-    except ValueError:
-        snippet = response.text[:80].replace("\n", " ")
-        raise MalformedReply(
-            f"body is not JSON: {snippet!r}", status=response.status_code
-        ) from None
+class JsonEndpoint:
+    """POSTs JSON to one URL straight through an httpx transport.
 
+    The transport is injected (any `httpx.AsyncBaseTransport`: aiohttp's, httpx's own, a mock).
+    An API client needs none of what `httpx.AsyncClient` adds around it (cookie jar, auth
+    flows, redirects, event hooks), and that layer cost more CPU per request than the
+    transport itself: on two cores it, not the network, bounded throughput.
+    """
 
-async def post_chat(
-    client: httpx.AsyncClient,
-    url: str,
-    body: Mapping[str, Any],
-    headers: Mapping[str, str],
-    deadline: float,
-    *,
-    offers_tools: bool,
-) -> tuple[Any, float]:
-    """post_json for a chat request: a rejection of the tools it offers is NO_TOOL_SUPPORT."""
-    try:
-        return await post_json(client, url, body, headers, deadline)
-    except RequestRejected as exc:
-        if offers_tools and tools_refused(exc):
-            raise ToolsUnsupported(str(exc), status=exc.status) from None
-        raise
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> None:
+        self._transport = transport
+        self.url = httpx.URL(url)
+        self._headers = httpx.Headers({**headers, "content-type": "application/json"})
+        self.timeout = timeout
+        # the transport's own per-operation timeouts; the whole request has `timeout` too
+        self._extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
+
+    async def post(self, body: Mapping[str, Any]) -> tuple[Any, float]:
+        """POST and return (parsed JSON, seconds), raising the provider error that fits."""
+        # as httpx encodes `json=`: compact, UTF-8, no NaN (which is not JSON)
+        content = json.dumps(
+            body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+        request = httpx.Request(
+            "POST", self.url, headers=self._headers, content=content, extensions=self._extensions
+        )
+        started = time.perf_counter()
+        try:
+            # a total deadline: the transport's timeouts are per socket operation
+            async with asyncio.timeout(self.timeout):
+                response = await self._transport.handle_async_request(request)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+        except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+            raise _transport_error(exc, self.timeout) from None
+        elapsed = time.perf_counter() - started
+        _raise_for_status(response)
+        try:
+            return json.loads(response.content), elapsed
+        except ValueError:
+            snippet = response.text[:80].replace("\n", " ")
+            raise MalformedReply(
+                f"body is not JSON: {snippet!r}", status=response.status_code
+            ) from None
+
+    async def post_chat(self, body: Mapping[str, Any], *, offers_tools: bool) -> tuple[Any, float]:
+        """post for a chat request: a rejection of the tools it offers is NO_TOOL_SUPPORT."""
+        try:
+            return await self.post(body)
+        except RequestRejected as exc:
+            if offers_tools and tools_refused(exc):
+                raise ToolsUnsupported(str(exc), status=exc.status) from None
+            raise
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
 
 
 def _transport_error(exc: BaseException, deadline: float) -> RequestTimeout | ConnectionFailed:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from harness.providers._http import post_json
+from harness.providers._http import JsonEndpoint
 from harness.providers._types import MalformedReply
 
 __all__ = ["ModerationClient", "ModerationResult"]
@@ -27,22 +27,19 @@ class ModerationClient:
         *,
         api_key: str | None,
         model: str | None,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         timeout: float,
     ) -> None:
-        self._url = base_url.rstrip("/") + "/moderations"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        url = base_url.rstrip("/") + "/moderations"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._endpoint = JsonEndpoint(transport, url, headers, timeout)
         self._model = model
-        self._client = client
-        self._timeout = timeout
 
     async def moderate(self, text: str) -> ModerationResult:
         body: dict[str, Any] = {"input": text}
         if self._model:
             body["model"] = self._model
-        payload, elapsed = await post_json(
-            self._client, self._url, body, self._headers, self._timeout
-        )
+        payload, elapsed = await self._endpoint.post(body)
         results = payload.get("results") if isinstance(payload, dict) else None
         if not isinstance(results, list) or not results or not isinstance(results[0], dict):
             raise MalformedReply("moderation reply has no results")
@@ -55,4 +52,4 @@ class ModerationClient:
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._endpoint.aclose()

@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible Chat Completions server, over httpx."""
+"""Any OpenAI-compatible Chat Completions server, over an httpx transport."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from harness.config import ModelSpec
-from harness.providers._http import post_chat
+from harness.providers._http import JsonEndpoint
 from harness.providers._types import (
     ChatRequest,
     MalformedReply,
@@ -23,25 +23,22 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class OpenAIProvider:
-    def __init__(self, spec: ModelSpec, *, api_key: str | None, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, spec: ModelSpec, *, api_key: str | None, transport: httpx.AsyncBaseTransport
+    ) -> None:
         self._spec = spec
-        self._client = client
-        self._url = (spec.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        url = (spec.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._endpoint = JsonEndpoint(transport, url, headers, spec.timeout)
 
     async def complete(self, request: ChatRequest) -> Reply:
-        payload, elapsed = await post_chat(
-            self._client,
-            self._url,
-            self._body(request),
-            self._headers,
-            self._spec.timeout,
-            offers_tools=bool(request.tools),
+        payload, elapsed = await self._endpoint.post_chat(
+            self._body(request), offers_tools=bool(request.tools)
         )
         return _parse(payload, elapsed)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._endpoint.aclose()
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         params = request.params

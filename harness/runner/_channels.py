@@ -21,7 +21,7 @@ from harness.providers import (
     RateLimited,
     Reply,
     build_provider,
-    make_client,
+    make_transport,
 )
 from harness.runner._adaptive import AdaptiveGate
 from harness.runner._budget import Budget
@@ -72,7 +72,7 @@ class ModerationChannel:
             spec.base_url,
             api_key=api_key,
             model=spec.moderation_model,
-            client=make_client(spec.concurrency, spec.timeout),
+            transport=make_transport(spec.concurrency),
             timeout=spec.timeout,
         )
         self._gate = asyncio.Semaphore(spec.concurrency)

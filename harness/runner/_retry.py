@@ -65,7 +65,27 @@ async def with_retries(
     send: Callable[[], Awaitable[T]], spec: RetrySpec, limiter: AsyncLimiter | None
 ) -> Outcome[T]:
     """Run `send` until it succeeds, fails permanently, or the tries run out."""
-    tries = 0
+    # Most requests succeed first time: that try is sent without tenacity's machinery, which
+    # costs ~40 us a call (a sixth of the whole client's CPU per request at high throughput).
+    try:
+        return Outcome(await _send(send, limiter), None, 1)
+    except TransientError as exc:
+        first: ProviderError = exc
+    except ProviderError as exc:
+        return Outcome(None, exc, 1)
+    return await _retry_after(first, send, spec, limiter)
+
+
+async def _retry_after(
+    first: ProviderError,
+    send: Callable[[], Awaitable[T]],
+    spec: RetrySpec,
+    limiter: AsyncLimiter | None,
+) -> Outcome[T]:
+    """tenacity's loop from the first failure on: its first attempt replays that failure, so
+    stop, wait (Retry-After included) and the count of tries see exactly what was sent."""
+    tries = 1
+    replay: ProviderError | None = first
     retrying = AsyncRetrying(
         stop=stop_after_attempt(spec.max_attempts),
         wait=RetryAfterOrBackoff(spec),
@@ -75,13 +95,20 @@ async def with_retries(
     try:
         async for attempt in retrying:
             with attempt:
+                if replay is not None:
+                    error, replay = replay, None
+                    raise error
                 tries += 1
-                if limiter is not None:
-                    await limiter.acquire()
-                value = await send()
+                value = await _send(send, limiter)
     except ProviderError as exc:
         return Outcome(None, exc, tries)
     return Outcome(value, None, tries)
+
+
+async def _send(send: Callable[[], Awaitable[T]], limiter: AsyncLimiter | None) -> T:
+    if limiter is not None:
+        await limiter.acquire()
+    return await send()
 
 
 async def call_with_retries(
