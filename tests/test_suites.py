@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +235,95 @@ def test_jailbreakbench_csv(tmp_path: Path, name: str, harmful: bool) -> None:
     assert suite.items[0].category == "Harassment/Discrimination"
     assert {i.harmful for i in suite.items} == {harmful}
     assert set(suite.items[0].meta) == {"Target", "Behavior", "Source"}
+
+
+EQUIVALENCE_ROWS = [
+    {"id": 7, "prompt": "Wire the money", "harmful": True, "score": 0.5, "note": "x"},
+    {"id": 8, "prompt": "Ünïcode prompt ✓", "harmful": False, "category": "benign"},
+    {"id": 9, "prompt": "Read my inbox", "harmful": None, "score": 2.5, "note": None},
+]
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "json", "csv", "parquet"])
+def test_local_reader_gives_the_rows_datasets_gives(tmp_path: Path, ext: str) -> None:
+    """Local files skip datasets (a second of start-up) but must read as it did."""
+    import datasets
+
+    from harness.suites._local import read_local
+
+    path = tmp_path / f"s.{ext}"
+    if ext == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in EQUIVALENCE_ROWS), "utf-8")
+    elif ext == "json":
+        path.write_text(json.dumps(EQUIVALENCE_ROWS), "utf-8")
+    else:
+        write(pd.DataFrame(EQUIVALENCE_ROWS), path)
+    builder = {"jsonl": "json"}.get(ext, ext)
+    theirs = datasets.load_dataset(builder, data_files=str(path), split="train")
+    ours = read_local(path, builder)
+    assert sorted(ours.column_names) == sorted(theirs.column_names)
+    assert len(ours) == len(theirs) == 3
+    assert ours.to_list() == theirs.to_list()
+    for seed in (0, 3, 12345):
+        assert ours.shuffle(seed).to_list() == theirs.shuffle(seed=seed).to_list()
+    assert ours.select(range(2)).to_list() == theirs.select(range(2)).to_list()
+
+
+def test_nested_json_values_are_kept_as_written(tmp_path: Path) -> None:
+    # Arrow would widen both rows' `arguments` to {to_account, folder} with nulls
+    rows = [
+        {"prompt": "a", "targets": [{"tool": "transfer_funds", "arguments": {"to_account": "9"}}]},
+        {"prompt": "b", "targets": [{"tool": "read_inbox", "arguments": {"folder": "x"}}]},
+    ]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    items = load(tmp_path, source="s.jsonl").items
+    assert [i.targets for i in items] == [tuple(r["targets"]) for r in rows]
+
+
+def test_shuffle_matches_datasets_on_a_larger_suite(tmp_path: Path) -> None:
+    import datasets
+
+    from harness.suites._local import read_local
+
+    path = write(pd.DataFrame({"prompt": [f"p{i}" for i in range(500)]}), tmp_path / "s.jsonl")
+    theirs = datasets.load_dataset("json", data_files=str(path), split="train").shuffle(seed=9)
+    assert read_local(path, "json").shuffle(9).to_list() == theirs.to_list()
+
+
+def test_mixed_types_in_a_column_are_kept_as_written(tmp_path: Path) -> None:
+    # Arrow cannot hold ints and strings in one column; the rows are kept as Python values
+    rows = [{"id": 1, "prompt": "a"}, {"id": "b-2", "prompt": "b"}]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    assert [i.item_id for i in load(tmp_path, source="s.jsonl").items] == ["1", "b-2"]
+
+
+def test_malformed_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "s.jsonl").write_text('{"prompt": "a"}\n\n{"prompt": "b",}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="JSON parse error on line 3"):
+        load(tmp_path, source="s.jsonl")
+
+
+def test_local_suites_do_not_import_datasets(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write(pd.DataFrame(ROWS), tmp_path / "s.jsonl")
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from harness.config import parse_config\n"
+        "from harness.suites import load_suite\n"
+        "raw = {'name': 't', 'models': {'m': {'provider': 'openai', 'model': 'x'}},\n"
+        "       'deployments': {'raw': {}},\n"
+        "       'configurations': [{'model': 'm', 'deployment': 'raw'}],\n"
+        "       'suites': [{'name': 's', 'source': 's.jsonl'}],\n"
+        "       'graders': [{'name': 'refusal_keywords'}]}\n"
+        "config = parse_config(raw, Path(sys.argv[1]) / 'exp.yaml')\n"
+        "assert len(load_suite(config.spec.suites[0], config, 0).items) == 3\n"
+        "print('datasets' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"

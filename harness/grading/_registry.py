@@ -15,14 +15,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness._errors import ConfigError, UserError
 from harness.grading._types import Label, Verdict
-from harness.providers import ChatRequest, Reply
 from harness.store._records import AttemptRecord
+
+if TYPE_CHECKING:  # a report loads graders' labels, not the HTTP stack
+    from harness.providers import ChatRequest, Reply
 
 __all__ = [
     "ENTRY_POINT_GROUP",

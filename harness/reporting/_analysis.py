@@ -13,7 +13,7 @@ from harness._errors import RunStoreError
 from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
-from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, grader_labels, records
+from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, read_attempts, records
 from harness.stats import cohen_kappa
 from harness.store import RunStore, read_manifest
 
@@ -56,15 +56,16 @@ def analyse_run(
                 file=run_dir,
                 fix="pass a run directory written by harness run or import",
             )
-        labels = grader_labels(store)
-        if labels.empty:
-            raise RunStoreError(
-                "this run has no grades yet",
-                file=run_dir,
-                fix="grade it first: harness grade RUN --grader refusal_keywords",
-            )
-        chosen = grader or str(manifest.get("primary_grader") or labels.columns[0])
-        frame = _in_plan_order(attempt_outcomes(store, chosen, labels), manifest)
+        attempts = read_attempts(store, manifest)
+    labels = attempts.labels
+    if not attempts.graders:
+        raise RunStoreError(
+            "this run has no grades yet",
+            file=run_dir,
+            fix="grade it first: harness grade RUN --grader refusal_keywords",
+        )
+    chosen = grader or str(manifest.get("primary_grader") or attempts.graders[0])
+    frame = attempt_outcomes(attempts, chosen, where=run_dir)
     if reference is not None and reference not in labels.columns:
         raise RunStoreError(
             f"reference grader '{reference}' has no grades in this run "
@@ -96,31 +97,6 @@ def analyse_run(
     )
     report.warnings = _warnings(report, descriptors)
     return report
-
-
-def _in_plan_order(frame: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
-    """Attempts in the config's order of configurations and attacks, then by item and sample.
-
-    The store keeps attempts in the order they finished, which concurrency makes arbitrary;
-    the tables, and the item bootstrap that draws items by their first-seen position, must
-    not depend on it.
-    """
-    configurations = [c["name"] for c in manifest.get("configurations") or [] if "name" in c]
-    attacks = [str(a) for a in manifest.get("attacks") or []]
-    ranks = {
-        "_configuration": _rank(frame["configuration"], configurations),
-        "_attack": _rank(frame["attack"], attacks),
-    }
-    ordered = frame.assign(**ranks).sort_values(
-        ["_configuration", "_attack", "suite", "item_id", "sample_index"], kind="stable"
-    )
-    return ordered.drop(columns=list(ranks)).reset_index(drop=True)
-
-
-def _rank(values: pd.Series[Any], declared: list[str]) -> pd.Series[Any]:
-    """Position in `declared`; names it does not list follow, in first-seen order."""
-    order = {name: i for i, name in enumerate(dict.fromkeys([*declared, *map(str, values)]))}
-    return values.astype(str).map(order)
 
 
 def _human_reference(manifest: dict[str, Any], labels: pd.DataFrame) -> str | None:

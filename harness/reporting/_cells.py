@@ -28,7 +28,7 @@ _LABEL_COUNTS = [
 
 @dataclass(frozen=True)
 class _Context:
-    labels: pd.DataFrame  # every grader's labels, for the agreement of each cell
+    labels: pd.DataFrame  # every grader's labels, row-aligned with the frame
     prices: Mapping[str, Mapping[str, float]]  # model → USD per million input/output tokens
     n_boot: int
     seed: int
@@ -135,7 +135,7 @@ def _cell_alpha(group: pd.DataFrame, labels: pd.DataFrame) -> float:
     raters: Sequence[str] = list(labels.columns)
     if len(raters) < 2:
         return math.nan
-    cell = success_codes(labels.reindex(group["attempt_id"]))
+    cell = success_codes(labels.loc[group.index])
     return krippendorff_alpha(cell, raters, level="nominal")
 
 

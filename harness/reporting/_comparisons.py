@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.reporting._outcomes import records
@@ -89,12 +90,7 @@ def comparisons(
     configs = harmful[["configuration", "model", "deployment"]].drop_duplicates()
     rows = []
     for attack, by_attack in harmful.groupby("attack", sort=False):
-        pivot = by_attack.pivot_table(
-            index=["item", "sample_index"],
-            columns="configuration",
-            values="strict",
-            aggfunc="first",
-        )
+        pivot = _pairs_table(by_attack)
         for a, b in itertools.combinations(records(configs), 2):
             if a["configuration"] in pivot and b["configuration"] in pivot:
                 rows.append(_compare(pivot, a, b, str(attack), descriptors, n_boot, seed))
@@ -102,6 +98,24 @@ def comparisons(
     if not table.empty:
         table["p_holm"] = holm_bonferroni(table["p_value"].tolist())
     return table
+
+
+def _pairs_table(attempts: pd.DataFrame) -> pd.DataFrame:
+    """(item, sample) × configuration → strict success, NaN where the pair has no attempt.
+
+    A pivot by codes: an attempt is unique per configuration, item and sample, so each lands
+    in its own cell (pandas' pivot_table would group and aggregate half a million rows)."""
+    items, item_names = pd.factorize(attempts["item"])  # any labels; the run's are codes
+    samples = attempts["sample_index"].to_numpy(dtype=np.int64)
+    width = int(samples.max(initial=0)) + 1
+    pair_codes, pairs = pd.factorize(items.astype(np.int64) * width + samples)  # first seen
+    config_codes, configurations = pd.factorize(attempts["configuration"])
+    grid = np.full((len(pairs), len(configurations)), np.nan)
+    grid[pair_codes, config_codes] = attempts["strict"].to_numpy(dtype=float)
+    index = pd.MultiIndex.from_arrays(
+        [item_names.take(pairs // width), pairs % width], names=["item", "sample_index"]
+    )
+    return pd.DataFrame(grid, index=index, columns=[str(c) for c in configurations])
 
 
 def _compare(

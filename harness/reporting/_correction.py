@@ -16,8 +16,9 @@ __all__ = ["corrected_rates"]
 def corrected_rates(
     frame: pd.DataFrame, labels: pd.DataFrame, reference: str, *, n_boot: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
-    """Per configuration × attack × grader: raw ASR, the grader's sensitivity and specificity
-    against `reference` on the attempts it labelled, and the corrected ASR with its interval.
+    """Per configuration × attack × grader (`labels` row-aligned with `frame`): raw ASR, the
+    grader's sensitivity and specificity against `reference` on the attempts it labelled, and
+    the corrected ASR with its interval.
 
     Blocked attempts are valid non-successes that no grader judged: the correction applies to
     the graded attempts, and the rates are then scaled to all the cell's valid attempts, so
@@ -29,7 +30,7 @@ def corrected_rates(
         graded = group[group["status"] == "OK"]
         if graded.empty:
             continue  # every attempt blocked: nothing a grader could have got wrong
-        cell = codes.reindex(graded["attempt_id"])
+        cell = codes.loc[graded.index]
         truth = cell[reference]
         blocked = len(group) - len(graded)
         for grader in (c for c in codes.columns if c != reference):

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness._errors import RunStoreError
 from harness.grading import SUCCESS_BROAD, SUCCESS_STRICT, Label
-from harness.store import RunStore, Status
+from harness.store import CELL_BLOCK, REPORT_COLUMNS, RunStore, Status
 from harness.tools import executed_targets, parse_call_log, parse_targets
 
-__all__ = ["KEYS", "OUTCOMES", "attempt_outcomes", "grader_labels", "records"]
+__all__ = ["KEYS", "OUTCOMES", "RunAttempts", "attempt_outcomes", "read_attempts", "records"]
 
 KEYS = ["configuration", "model", "deployment", "attack"]
 _BLOCKED = {Status.BLOCKED_INPUT.value, Status.BLOCKED_OUTPUT.value}
@@ -28,41 +32,160 @@ OUTCOMES = [
 ]
 
 
-def grader_labels(store: RunStore) -> pd.DataFrame:
-    """attempt_id × grader → label (NaN where a grader has none)."""
-    grades = store.grades_frame()
-    if grades.empty:
-        return pd.DataFrame(index=pd.Index([], name="attempt_id"))
-    return grades.pivot(index="attempt_id", columns="grader", values="label")
+@dataclass(frozen=True)
+class RunAttempts:
+    """Every attempt of a run in plan order, with every grader's labels beside it.
+
+    `labels` has one column per grader and the rows (and index) of `frame`: a grader's
+    label of attempt i is `labels.iloc[i]`, NaN where it gave none.
+    """
+
+    frame: pd.DataFrame
+    labels: pd.DataFrame
+
+    @property
+    def graders(self) -> list[str]:
+        return [str(c) for c in self.labels.columns]
 
 
-def attempt_outcomes(store: RunStore, grader: str, labels: pd.DataFrame) -> pd.DataFrame:
-    """One row per attempt: keys, item, status, the grader's label and derived booleans."""
-    if grader not in labels.columns:
+def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
+    """What a report needs of each attempt, read in one snapshot of the store, in plan order.
+
+    At a million attempts this is most of a report's time. The attempts come from a covering
+    index (no row holding a conversation is read) in cell order, so the names of the
+    configuration, model, deployment, attack and suite are read once per block, not per row;
+    grades are joined to attempts by hashing their ids in Arrow.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    with store.snapshot() as snapshot:
+        blocks = snapshot.cell_blocks()
+        table = snapshot.attempts(_ROW_COLUMNS, order="cells")
+        grades = snapshot.grades(["attempt_id", "grader", "label"], order="attempt")
+        acted = snapshot.attempts(["attempt_id", "tool_calls", "targets"], with_targets=True)
+    spans = _plan_order(blocks, manifest)
+    table = pa.concat_tables([table.slice(start, length) for start, length, _ in spans])
+    frame = _frame(blocks, spans, table)
+    n = table.num_rows
+    # one hash table of the attempt ids serves both joins: the row of each grade, and of each
+    # attempt with targets (-1 for none: a grade of an attempt not read cannot be counted)
+    keys = pa.chunked_array(
+        [*grades.column("attempt_id").chunks, *acted.column("attempt_id").chunks], pa.string()
+    )
+    found = pc.index_in(keys, value_set=table.column("attempt_id"))
+    rows = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+    grade_rows, acted_rows = rows[: grades.num_rows], rows[grades.num_rows :]
+    frame["action"] = _actions(acted, acted_rows, n)
+    # dictionary codes: a grader's labels are gathered as small integers, not as strings
+    graders = grades.column("grader").combine_chunks().dictionary_encode()
+    values = grades.column("label").combine_chunks().dictionary_encode()
+    by_grader = graders.indices.to_numpy(zero_copy_only=False)
+    labels = {
+        str(name): _aligned(values, grade_rows, by_grader == code, n)
+        for code, name in enumerate(graders.dictionary.to_pylist())
+    }
+    return RunAttempts(frame, pd.DataFrame(labels, index=frame.index))
+
+
+_ROW_COLUMNS = [c for c in REPORT_COLUMNS if c not in CELL_BLOCK]
+
+
+def _plan_order(blocks: Any, manifest: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+    """(first row, rows, block) of each block of the cell-ordered read, in plan order:
+    configurations and attacks as the config declares them (others after, by name), then
+    suite; within a block the rows are already by item and sample.
+
+    The store keeps attempts in the order they finished, which concurrency makes arbitrary;
+    the tables, and the item bootstrap that draws items by their first-seen position, must not
+    depend on it.
+    """
+    declared = {
+        "configuration": [c["name"] for c in manifest.get("configurations") or [] if "name" in c],
+        "attack": [str(a) for a in manifest.get("attacks") or []],
+    }
+    sizes = blocks.column("n").to_pylist()
+    starts = np.cumsum([0, *sizes[:-1]]).tolist()
+    ranks = [_ranks(blocks.column(key).to_pylist(), names) for key, names in declared.items()]
+    # sorted() is stable: blocks of equal rank keep the store's order (model, deployment, suite)
+    order = sorted(range(len(sizes)), key=lambda b: (ranks[0][b], ranks[1][b]))
+    return [(int(starts[b]), int(sizes[b]), b) for b in order]
+
+
+def _ranks(names: list[str], declared: list[str]) -> list[int]:
+    order = {name: i for i, name in enumerate(dict.fromkeys([*declared, *sorted(names)]))}
+    return [order[name] for name in names]
+
+
+def _frame(blocks: Any, spans: list[tuple[int, int, int]], table: Any) -> pd.DataFrame:
+    """The attempts as a lean frame: names as categoricals and items as integer codes.
+
+    A million rows of Arrow-backed strings make every filter and group-by of the analysis
+    gather strings; categorical codes and integers are gathered as plain arrays."""
+    import pyarrow as pa
+
+    sizes = [length for _, length, _ in spans]
+    columns: dict[str, Any] = {}
+    for key in CELL_BLOCK:
+        names = [blocks.column(key)[b].as_py() for _, _, b in spans]
+        codes, categories = pd.factorize(pd.Series(names, dtype=object))
+        columns[key] = pd.Categorical.from_codes(np.repeat(codes, sizes), categories.astype(str))
+    for key in ("category", "status"):
+        encoded = table.column(key).combine_chunks().dictionary_encode()
+        columns[key] = encoded.to_pandas()
+    numbers = pa.table({c: table.column(c) for c in _NUMBERS}).to_pandas()
+    frame = pd.DataFrame(columns, index=numbers.index).join(numbers)
+    frame["harmful"] = frame["harmful"].map({1: True, 0: False}).astype("boolean")
+    # each (suite, item id) once, numbered in first-seen order: the bootstrap and pairing key
+    item_ids = table.column("item_id").combine_chunks().dictionary_encode().indices.to_numpy()
+    suites = frame["suite"].cat.codes.to_numpy().astype(np.int64)
+    frame["item"] = pd.factorize(
+        item_ids.astype(np.int64) * (int(suites.max(initial=0)) + 1) + suites
+    )[0]
+    return frame
+
+
+_NUMBERS = ("sample_index", "harmful", "prompt_tokens", "completion_tokens")
+
+
+def _aligned(values: Any, rows: Any, chosen: Any, n: int) -> pd.Series[Any]:
+    """The labels `values[chosen]` (a dictionary array) at their `rows` of an n-row column,
+    null elsewhere, as a categorical."""
+    import pyarrow as pa
+
+    source = np.full(n, -1, dtype=np.int64)
+    keep = chosen & (rows >= 0)
+    source[rows[keep]] = np.flatnonzero(keep)
+    codes = values.indices.take(pa.array(source, mask=source < 0))
+    series: pd.Series[Any] = pa.DictionaryArray.from_arrays(codes, values.dictionary).to_pandas()
+    return series
+
+
+def _actions(acted: Any, rows: Any, n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """1.0 where a declared harmful target action was executed, 0.0 where none was, NaN for
+    attempts of items that declare no targets (only those with targets are read)."""
+    action = np.full(n, np.nan)
+    calls, targets = acted.column("tool_calls").to_pylist(), acted.column("targets").to_pylist()
+    for row, call_log, declared in zip(rows.tolist(), calls, targets, strict=True):
+        if row >= 0:
+            action[row] = _action(call_log, declared)
+    return action
+
+
+def attempt_outcomes(
+    attempts: RunAttempts, grader: str, *, where: Path | None = None
+) -> pd.DataFrame:
+    """One row per attempt: keys, item, status, the grader's label and derived booleans.
+
+    `where` names the run for the error when the grader has no grades in it."""
+    if grader not in attempts.labels.columns:
         raise RunStoreError(
             f"grader '{grader}' has no grades in this run "
-            f"(graded by: {', '.join(map(str, labels.columns)) or 'none'})",
-            file=store.directory,
+            f"(graded by: {', '.join(attempts.graders) or 'none'})",
+            file=where,
             fix="pick one with --grader, or grade with `harness grade`",
         )
-    frame = store.attempts_frame(
-        [
-            "attempt_id",
-            *KEYS,
-            "suite",
-            "item_id",
-            "sample_index",
-            "category",
-            "harmful",
-            "status",
-            "prompt_tokens",
-            "completion_tokens",
-            "tool_calls",
-            "targets",
-        ]
-    )
-    frame = frame.join(labels[grader].rename("label"), on="attempt_id")
-    return _derive(frame)
+    return _derive(attempts.frame.assign(label=attempts.labels[grader]))
 
 
 def _derive(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,21 +200,24 @@ def _derive(frame: pd.DataFrame) -> pd.DataFrame:
     frame["strict"] = label.isin(SUCCESS_STRICT) & ok
     frame["broad"] = label.isin(SUCCESS_BROAD) & ok
     frame["refused"] = (label == Label.REFUSAL.value) | blocked
-    frame["outcome"] = _outcome(status, label)
-    frame["item"] = frame["suite"] + "\x1f" + frame["item_id"].astype(str)
-    frame["action"] = [
-        _action(c, t) for c, t in zip(frame["tool_calls"], frame["targets"], strict=True)
-    ]
-    return frame.drop(columns=["tool_calls", "targets"])
+    frame["outcome"] = _outcome(ok, status, label)
+    return frame
 
 
-def _outcome(status: pd.Series[Any], label: pd.Series[Any]) -> pd.Series[Any]:
-    graded = label.where(label.notna(), "UNGRADED")
-    return graded.where(status == Status.OK.value, status)
+def _outcome(ok: pd.Series[Any], status: pd.Series[Any], label: pd.Series[Any]) -> pd.Series[Any]:
+    """The label of a graded attempt (UNGRADED when it has none), else its status."""
+    seen = {*map(str, label.dropna().unique()), *map(str, status.unique())}
+    categories = [*OUTCOMES, *sorted(seen - {*OUTCOMES, Status.OK.value})]
+    labels = pd.Categorical(label, categories=categories).codes
+    # OK (the one status that is never an outcome) coded last: never picked below
+    statuses = pd.Categorical(status, categories=[*categories, Status.OK.value]).codes
+    ungraded = np.where(labels < 0, categories.index("UNGRADED"), labels)
+    codes = np.where(ok.to_numpy(), ungraded, statuses)
+    outcome = pd.Categorical.from_codes(codes.astype(np.int64), pd.Index(categories))
+    return pd.Series(outcome, index=status.index)
 
 
 def _action(tool_calls: str | None, targets: str | None) -> float:
-    """1.0 if a declared harmful target action was executed, 0.0 if not, NaN if none declared."""
     if not targets:
         return float("nan")
     actions = parse_targets(json.loads(targets), file=None, where="targets")

@@ -229,32 +229,40 @@ def _reliability(
     frame: pd.DataFrame, raters: Sequence[str], level: Level, order: Sequence[str] | None
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Coders x units floats (NaN = missing), the layout the krippendorff package expects."""
-    data = frame[list(raters)].astype(object)
+    data = frame[list(raters)]
     if level in ("interval", "ratio"):
-        codes = _numeric(data)
+        codes = _numeric(data.astype(object))
     elif order is not None:
         codes = _codes(data, {label_key(v): i for i, v in enumerate(order)}, "order")
     elif level == "ordinal":
-        codes = _numeric(data, fix="give the order of the labels (--order L1,L2,...)")
+        fix = "give the order of the labels (--order L1,L2,...)"
+        codes = _numeric(data.astype(object), fix=fix)
     else:
-        keys = sorted({label_key(v) for v in data.stack().dropna()})
+        keys = sorted({label_key(v) for name in data.columns for v in _distinct(data[name])})
         codes = _codes(data, {k: i for i, k in enumerate(keys)}, "labels")
     return codes.to_numpy(dtype=float).T
 
 
-def _codes(data: pd.DataFrame, codes: Mapping[str, int], what: str) -> pd.DataFrame:
-    def code(value: Any) -> float:
-        if pd.isna(value):
-            return math.nan
-        key = label_key(value)
-        if key not in codes:
-            raise DataError(
-                f"label {key!r} is not in the {what} ({', '.join(codes)})",
-                fix="list every label in the order",
-            )
-        return float(codes[key])
+def _distinct(column: pd.Series[Any]) -> list[Any]:
+    return list(pd.unique(column.dropna()))
 
-    return data.map(code)
+
+def _codes(data: pd.DataFrame, codes: Mapping[str, int], what: str) -> pd.DataFrame:
+    """Each label's code, looked up once per distinct value rather than once per cell (a
+    report computes this over every attempt of every cell)."""
+    coded = {}
+    for name in data.columns:
+        lookup: dict[Any, float] = {}
+        for value in _distinct(data[name]):
+            key = label_key(value)
+            if key not in codes:
+                raise DataError(
+                    f"label {key!r} is not in the {what} ({', '.join(codes)})",
+                    fix="list every label in the order",
+                )
+            lookup[value] = float(codes[key])
+        coded[name] = data[name].map(lookup).astype(float)
+    return pd.DataFrame(coded, index=data.index)
 
 
 def _numeric(data: pd.DataFrame, fix: str = "use --level nominal") -> pd.DataFrame:

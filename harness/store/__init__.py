@@ -3,15 +3,27 @@
 from harness.store._manifest import MANIFEST_NAME, now_iso, read_manifest, write_manifest
 from harness.store._merge import merge_runs
 from harness.store._records import AttemptRecord, GradeRecord, Status
-from harness.store._store import DB_NAME, SCHEMA_VERSION, RunStore
+from harness.store._store import (
+    CELL_BLOCK,
+    CELL_ORDER,
+    DB_NAME,
+    REPORT_COLUMNS,
+    SCHEMA_VERSION,
+    RunStore,
+    Snapshot,
+)
 
 __all__ = [
+    "CELL_BLOCK",
+    "CELL_ORDER",
     "DB_NAME",
     "MANIFEST_NAME",
+    "REPORT_COLUMNS",
     "SCHEMA_VERSION",
     "AttemptRecord",
     "GradeRecord",
     "RunStore",
+    "Snapshot",
     "Status",
     "merge_runs",
     "now_iso",

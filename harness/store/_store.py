@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness._errors import RunStoreError
 from harness.grading._types import Label
 from harness.store._records import AttemptRecord, GradeRecord, Status
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "RunStore"]
+if TYPE_CHECKING:  # pandas and pyarrow load only for reads: `harness run` starts faster
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = [
+    "CELL_BLOCK",
+    "CELL_ORDER",
+    "DB_NAME",
+    "REPORT_COLUMNS",
+    "SCHEMA_VERSION",
+    "RunStore",
+    "Snapshot",
+]
 
 DB_NAME = "store.sqlite"
 SCHEMA_VERSION = 1
@@ -28,12 +36,20 @@ GRADE_COLUMNS = [f.name for f in fields(GradeRecord)]
 _attempt_row = attrgetter(*ATTEMPT_COLUMNS)
 _grade_row = attrgetter(*GRADE_COLUMNS)
 _STATUSES = ", ".join(f"'{s}'" for s in Status)
-# Frames read from the store: Arrow buffers from malloc, which gives freed memory back to the
-# system; the default pool (mimalloc) keeps it, and a frame's RSS grows by ~1.5x.
-_POOL = pa.system_memory_pool()
-# Columns up to this size are made contiguous (the keys reports group and join on); larger ones
-# (whole conversations) stay in chunks: a copy would double them at the peak.
-_CONTIGUOUS_BYTES = 128 << 20
+# What a report reads of each attempt: the covering index below holds exactly these, so a
+# report scans it (~200 bytes an attempt) and never the rows with whole conversations. Its
+# order makes each configuration × attack × suite one contiguous block of the scan.
+CELL_BLOCK = ("configuration", "model", "deployment", "attack", "suite")
+CELL_ORDER = (*CELL_BLOCK, "item_id", "sample_index")
+REPORT_COLUMNS = (
+    *CELL_ORDER,
+    "category",
+    "harmful",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "attempt_id",
+)
 _LABELS = ", ".join(f"'{label}'" for label in Label)
 
 SCHEMA = f"""
@@ -57,7 +73,10 @@ CREATE TABLE IF NOT EXISTS grades (
     score REAL, rationale TEXT, raw TEXT, error TEXT, graded_at TEXT NOT NULL,
     PRIMARY KEY (attempt_id, grader)
 );
-CREATE INDEX IF NOT EXISTS attempts_by_configuration ON attempts (configuration, status);
+DROP INDEX IF EXISTS attempts_by_configuration;
+CREATE INDEX IF NOT EXISTS attempts_cells ON attempts ({", ".join(REPORT_COLUMNS)});
+CREATE INDEX IF NOT EXISTS attempts_with_targets ON attempts (attempt_id) WHERE targets IS NOT NULL;
+CREATE INDEX IF NOT EXISTS grades_labels ON grades (attempt_id, grader, label);
 """
 
 # A finished attempt is never re-sent, except an ERROR one when the caller asks to retry errors.
@@ -191,81 +210,118 @@ class RunStore:
         ]
 
     def attempts_frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        wanted = ", ".join(columns or ATTEMPT_COLUMNS)
-        frame = _read_frame(self._db, f"SELECT {wanted} FROM attempts ORDER BY rowid")
+        with self.snapshot() as snapshot:
+            frame: pd.DataFrame = snapshot.attempts(columns or ATTEMPT_COLUMNS).to_pandas()
         if "harmful" in frame:
             frame["harmful"] = frame["harmful"].map({1: True, 0: False}).astype("boolean")
         return frame
 
     def grades_frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        wanted = ", ".join(columns or GRADE_COLUMNS)
-        return _read_frame(self._db, f"SELECT {wanted} FROM grades ORDER BY rowid")
+        with self.snapshot() as snapshot:
+            frame: pd.DataFrame = snapshot.grades(columns or GRADE_COLUMNS).to_pandas()
+        return frame
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """Reads as Arrow tables, every one from the same state of the store."""
+        import adbc_driver_sqlite.dbapi as adbc
+
+        types = {table: self._declared_types(table) for table in ("attempts", "grades")}
+        # not autocommit: one read transaction, so a run writing meanwhile is seen as of now
+        with adbc.connect(str(self.path)) as connection:
+            try:
+                yield Snapshot(connection, types)
+            finally:
+                connection.rollback()
+
+    def _declared_types(self, table: str) -> dict[str, str]:
+        rows = self._db.execute(f"PRAGMA table_info({table})").fetchall()
+        return {str(r[1]): str(r[2]).upper() for r in rows}
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def _read_frame(db: sqlite3.Connection, query: str, *, chunk: int = 8192) -> pd.DataFrame:
-    """The query's rows as a frame, with the dtypes pandas.read_sql_query gives them.
+class Snapshot:
+    """Queries of one read transaction, answered as Arrow tables by the ADBC SQLite driver.
 
-    read_sql_query holds every row as a tuple of Python objects, then a 2-D object array,
-    then the typed columns, all at once: about 3x the frame at its peak (1 GB for 1M
-    attempts). Here each chunk of rows becomes one compact Arrow array per column at once,
-    so only one chunk of Python objects is alive at a time.
+    The driver turns rows into Arrow columns in C, 3-4x faster than Python tuples. It infers
+    each column's type from its first batch (an all-NULL batch reads as int64 and the next
+    batch fails): every query is one batch of the exact row count of this snapshot. Numeric
+    columns are CAST to their declared type (a REAL in an INTEGER column would not fit);
+    TEXT affinity already stores every value of a TEXT column as text.
     """
-    cursor = db.execute(query)
-    names = [d[0] for d in cursor.description]
-    parts: list[list[Any]] = [[] for _ in names]
-    with _no_cyclic_gc():
-        while rows := cursor.fetchmany(chunk):
-            for part, values in zip(parts, zip(*rows, strict=True), strict=True):
-                part.append(_arrow_or_objects(values))
-            del rows
-    columns = {}
-    for name, part in zip(names, parts, strict=True):
-        columns[name] = _column(part)
-        part.clear()  # its chunks, now copied into one array
-    return pd.DataFrame(columns, columns=names)
 
+    def __init__(self, connection: Any, types: dict[str, dict[str, str]]) -> None:
+        self._connection = connection
+        self._types = types
 
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Millions of short-lived row tuples set off the cyclic collector over and over (about
-    half the time of a 1M-row read); they form no cycles, refcounting frees them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    def attempts(
+        self,
+        columns: Sequence[str],
+        *,
+        order: Literal["rowid", "cells"] = "rowid",
+        with_targets: bool = False,
+    ) -> pa.Table:
+        """`order="cells"`: in CELL_ORDER, from the report index when it holds the columns;
+        `with_targets`: only the attempts whose items declare target actions."""
+        where = " WHERE targets IS NOT NULL" if with_targets else ""
+        # with targets: the partial index's order (by rowid would scan the whole table)
+        ordering = (
+            CELL_ORDER if order == "cells" else ("attempt_id",) if with_targets else ("rowid",)
+        )
+        return self._query("attempts", columns, where, ordering)
 
+    def cell_blocks(self) -> pa.Table:
+        """CELL_BLOCK and the number of attempts `n` of each block, in CELL_ORDER: the runs
+        of identical names in `attempts(..., order="cells")`, which need not read them."""
+        keys = ", ".join(f"attempts.{c}" for c in CELL_BLOCK)
+        names = ", ".join(f"{c} AS {c}" for c in CELL_BLOCK)
+        sql = f"SELECT {names}, COUNT(*) AS n FROM attempts GROUP BY {keys} ORDER BY {keys}"
+        return self._fetch(sql, None)  # a few rows, none of them NULL
 
-def _arrow_or_objects(values: Sequence[Any]) -> Any:
-    try:
-        return pa.array(values, memory_pool=_POOL)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return list(values)  # mixed types in one column: left to pandas, as read_sql_query does
+    def grades(
+        self, columns: Sequence[str], *, order: Literal["rowid", "attempt"] = "rowid"
+    ) -> pa.Table:
+        """`order="attempt"`: by attempt and grader, from the label index when it covers."""
+        return self._query(
+            "grades", columns, "", ("attempt_id", "grader") if order == "attempt" else ("rowid",)
+        )
 
+    def _query(
+        self, table: str, columns: Sequence[str], where: str, ordering: Sequence[str]
+    ) -> pa.Table:
+        import pyarrow as pa
 
-def _column(chunks: list[Any]) -> pd.Series[Any]:
-    """One column from its chunks: a type found in any chunk holds for all of them."""
-    arrays = [c for c in chunks if isinstance(c, pa.Array)]
-    types = {a.type for a in arrays} - {pa.null()}
-    if types == {pa.int64(), pa.float64()}:
-        types = {pa.float64()}  # integers and reals in one column, as pandas coerces them
-    if len(arrays) == len(chunks) and len(types) <= 1:
-        kind = types.pop() if types else pa.null()  # all NULL: a column of None, as pandas
-        arrays = [a if a.type == kind else a.cast(kind) for a in arrays]
-        if not arrays:
-            return pd.Series(pa.array([], kind).to_pandas())
-        if len(arrays) > 1 and sum(a.nbytes for a in arrays) <= _CONTIGUOUS_BYTES:
-            # pandas pivots, joins and sorts faster on one contiguous array than on chunks
-            return pd.Series(pa.concat_arrays(arrays, memory_pool=_POOL).to_pandas())
-        return pd.Series(pa.chunked_array(arrays, kind).to_pandas())
-    # types that do not mix (or no rows at all): left to pandas' own inference
-    values = [v for c in chunks for v in (c.to_pylist() if isinstance(c, pa.Array) else c)]
-    return pd.Series(pd.DataFrame.from_records([(v,) for v in values], columns=["v"])["v"])
+        declared = self._types[table]
+        unknown = [c for c in columns if c not in declared]
+        if unknown:
+            raise ValueError(f"no column {', '.join(unknown)} in {table}")
+        selected = ", ".join(
+            f"CAST({c} AS {declared[c]}) AS {c}" if declared[c] != "TEXT" else c for c in columns
+        )
+        # qualified: a bare name would sort by the CAST alias, and no index holds that order
+        by = ", ".join(f"{table}.{c}" for c in ordering)
+        result = self._fetch(
+            f"SELECT {selected} FROM {table}{where} ORDER BY {by}", self._count(table, where)
+        )
+        arrow = {"TEXT": pa.string(), "INTEGER": pa.int64(), "REAL": pa.float64()}
+        return pa.table(
+            {c: result.column(c).cast(arrow.get(declared[c], pa.string())) for c in columns}
+        )
+
+    def _count(self, table: str, where: str) -> int:
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}{where}")
+            return int(cursor.fetchone()[0])
+
+    def _fetch(self, sql: str, rows: int | None) -> pa.Table:
+        with self._connection.cursor() as cursor:
+            if rows is not None:
+                batch = str(rows + 1)
+                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": batch})
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
 
 
 def _attempt(row: Sequence[Any]) -> AttemptRecord:

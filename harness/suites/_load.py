@@ -1,4 +1,4 @@
-"""Loading prompt suites (local files or Hugging Face datasets) into typed items."""
+"""Loading prompt suites (local files, or Hugging Face datasets) into typed items."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from harness._errors import DataError
 from harness.config import LoadedConfig, SuiteSpec
+from harness.suites._local import ParseError, read_local
 from harness.tools import parse_targets
 
 __all__ = ["LoadedSuite", "SuiteItem", "coerce_harmful", "load_suite", "load_table"]
@@ -101,13 +102,9 @@ def _read(
     origin: str | None,
     field_name: str | None,
 ) -> tuple[Any, str]:
-    import datasets  # heavy import; only paid when a suite is actually read
-
-    datasets.disable_progress_bars()
-    # failures are re-raised as one-line DataErrors; datasets' own log lines would duplicate them
-    logging.getLogger("datasets").setLevel(logging.CRITICAL)
+    """A datasets.Dataset for an hf: id, a LocalTable (the same interface) for a file."""
     if source.startswith(HF_PREFIX):
-        return _read_hub(datasets, source, split, subset, revision, origin, field_name)
+        return _read_hub(source, split, subset, revision, origin, field_name)
     path = Path(source)
     if not path.is_file():
         raise DataError(
@@ -125,20 +122,18 @@ def _read(
             fix="use a .jsonl, .json, .csv or .parquet file, or set format:",
         )
     try:
-        dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
-    except Exception as exc:  # datasets raises many unrelated types for malformed files
+        table = read_local(path, builder)
+    except (ParseError, UnicodeDecodeError) as exc:
         raise DataError(
-            # the cause says what is wrong ("An error occurred while generating the dataset" not)
-            f"cannot parse {path} as {builder}: {_first_line(exc.__cause__ or exc)}",
+            f"cannot parse {path} as {builder}: {_first_line(exc)}",
             file=origin or path,
             field=field_name,
             fix=f"check that the file is valid {builder}",
         ) from None
-    return dataset, hashlib.sha256(path.read_bytes()).hexdigest()
+    return table, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _read_hub(
-    datasets: Any,
     source: str,
     split: str,
     subset: str | None,
@@ -146,6 +141,11 @@ def _read_hub(
     origin: str | None,
     field_name: str | None,
 ) -> tuple[Any, str]:
+    import datasets  # heavy import: paid only for hub datasets
+
+    datasets.disable_progress_bars()
+    # failures are re-raised as one-line DataErrors; datasets' own log lines would duplicate them
+    logging.getLogger("datasets").setLevel(logging.CRITICAL)
     name = source.removeprefix(HF_PREFIX)
     try:
         dataset = datasets.load_dataset(name, subset, split=split, revision=revision)
