@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from pydantic import Field, field_validator
 
 from harness._errors import DataError
 from harness.grading import GraderContext, GraderOptions, Label, Verdict, grader
 from harness.store import AttemptRecord
+
+if TYPE_CHECKING:  # pandas loads when a label file is read, not when graders are listed
+    import pandas as pd
 
 __all__ = ["NAMED_MAPS", "Human", "HumanOptions", "read_label_file"]
 
@@ -75,6 +77,8 @@ class HumanOptions(GraderOptions):
 
 def read_label_file(path: Path) -> pd.DataFrame:
     """Every cell as text (CSV) or as written (JSONL); unreadable files are DataErrors."""
+    import pandas as pd
+
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".ndjson"):
         raise DataError(

@@ -26,7 +26,7 @@ def build_provider(
     """`transport` lets tests and benchmarks inject one instead of patching."""
     if spec.provider == "llamacpp":
         return LlamaCppProvider(spec, base_dir=base_dir)
-    http = transport or make_transport(spec.concurrency)
+    http = transport or make_transport(spec.concurrency, spec.base_url)
     if spec.provider == "anthropic":
         return AnthropicProvider(spec, api_key=api_key, transport=http)
     return OpenAIProvider(spec, api_key=api_key, transport=http)

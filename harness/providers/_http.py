@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,10 +31,23 @@ __all__ = ["JsonEndpoint", "make_transport", "parse_retry_after"]
 RETRYABLE_STATUS = {408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529}
 
 
-def make_transport(concurrency: int) -> httpx.AsyncBaseTransport:
-    """A pooled transport over aiohttp: httpx's default transport stalls at high concurrency."""
+def make_transport(concurrency: int, base_url: str | None = None) -> httpx.AsyncBaseTransport:
+    """A pooled transport over aiohttp: httpx's default transport stalls at high concurrency.
+
+    `base_url` is the endpoint it serves (None: a vendor's https default). Only https needs
+    the CA bundle, whose loading costs ~30 ms: it is loaded once per process. A plain-http
+    endpoint's transport gets a context that trusts no certificate, so TLS through it could
+    only fail, never go unverified.
+    """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return AiohttpTransport(limits=limits)
+    plain = base_url is not None and base_url.lower().startswith("http://")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain else _verified_context()
+    return AiohttpTransport(limits=limits, verify=context)
+
+
+@functools.cache
+def _verified_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
 
 
 class JsonEndpoint:

@@ -24,6 +24,7 @@ class AdaptiveGate:
         self.ceiling = ceiling
         self.limit = ceiling
         self._in_flight = 0
+        self._waiting = 0  # tasks queued for a slot
         self._successes = 0
         self._cooldown = cooldown
         self._last_decrease = -float("inf")
@@ -31,15 +32,23 @@ class AdaptiveGate:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._in_flight < self.limit)
-            self._in_flight += 1
+        # the usual case, a free slot and nobody queued, needs no lock: nothing awaits between
+        # the test and the increment, so no other task can come in between
+        if self._in_flight >= self.limit or self._waiting:
+            async with self._changed:
+                self._waiting += 1
+                try:
+                    await self._changed.wait_for(lambda: self._in_flight < self.limit)
+                finally:
+                    self._waiting -= 1
+        self._in_flight += 1
         try:
             yield
         finally:
-            async with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
+            self._in_flight -= 1
+            if self._waiting:
+                async with self._changed:
+                    self._changed.notify_all()
 
     def rate_limited(self) -> None:
         now = time.monotonic()

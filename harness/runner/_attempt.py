@@ -61,8 +61,10 @@ class _End:
     error_kind: str | None = None
 
 
-async def run_attempt(work: WorkItem, runtime: ConfigurationRuntime) -> AttemptRecord:
-    started_at = now_iso()
+async def run_attempt(
+    work: WorkItem, runtime: ConfigurationRuntime, started_at: str | None = None
+) -> AttemptRecord:
+    started_at = started_at or now_iso()
     transcript = _Transcript(list(work.messages))
     environment = (
         ToolEnvironment(

@@ -72,7 +72,7 @@ class ModerationChannel:
             spec.base_url,
             api_key=api_key,
             model=spec.moderation_model,
-            transport=make_transport(spec.concurrency),
+            transport=make_transport(spec.concurrency, spec.base_url),
             timeout=spec.timeout,
         )
         self._gate = asyncio.Semaphore(spec.concurrency)

@@ -59,6 +59,8 @@ async def run_experiment(
             channel.budget = budget
         try:
             summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
+            if not summary.interrupted or budget.exhausted:
+                store.build_read_indexes()  # once, in bulk: the report that follows reads them
         finally:
             store.close()
         summary.budget_exhausted = budget.exhausted

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # loaded for CSV and Parquet only: JSON suites need none of it
+    import pyarrow as pa
 
 __all__ = ["LocalTable", "ParseError", "read_local"]
 
@@ -54,6 +55,8 @@ class LocalTable:
     def select(self, indices: Iterable[int]) -> LocalTable:
         chosen = list(indices)
         if self._table is not None:
+            import pyarrow as pa
+
             return LocalTable(table=self._table.take(pa.array(chosen, pa.int64())))
         rows = self._rows or []
         return LocalTable(rows=[rows[i] for i in chosen])
@@ -119,6 +122,7 @@ def _from_rows(rows: Sequence[dict[str, Any]]) -> LocalTable:
 
 def _read_csv(path: Path) -> LocalTable:
     import pandas as pd
+    import pyarrow as pa
 
     try:
         frame = pd.read_csv(path)
@@ -128,6 +132,7 @@ def _read_csv(path: Path) -> LocalTable:
 
 
 def _read_parquet(path: Path) -> LocalTable:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
