@@ -70,7 +70,8 @@ def agree(
     chosen_level = cast("Level", _choice(level, _LEVELS, "--level"))
     chosen_policy = cast("UndecidablePolicy", _choice(policy, _POLICIES, "--policy"))
     if table.is_dir():
-        frame, names = run_label_table(table, _split(raters) if raters else None)
+        wanted = [c for c in (reference, group_by) if c]
+        frame, names = run_label_table(table, _split(raters) if raters else None, wanted)
     else:
         frame = read_label_table(table)
 
@@ -98,15 +99,18 @@ def agree(
     typer.echo(json.dumps(report, indent=2) if chosen_fmt == "json" else agreement_markdown(report))
 
 
-def run_label_table(run_dir: Path, raters: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
-    """A run's attempts, one column per grader (named after the grader), and the raters."""
-    from harness.reporting import attempt_table
-    from harness.store import RunStore
+def run_label_table(
+    run_dir: Path, raters: list[str] | None, columns: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """A run's attempts (their id and the attempt `columns` asked for), one column per grader
+    (named after the grader), and the raters."""
+    from harness.reporting import label_table
+    from harness.store import ATTEMPT_COLUMNS, RunStore
 
     with RunStore(run_dir) as store:
-        frame = attempt_table(store)
-    graders = [c.removeprefix("label_") for c in frame.columns if c.startswith("label_")]
-    frame = frame.rename(columns={f"label_{g}": g for g in graders})
+        graders = store.graders()
+        wanted = [c for c in columns or [] if c in ATTEMPT_COLUMNS and c not in graders]
+        frame = label_table(store, wanted)
     names = raters or graders
     unknown = [n for n in names if n not in graders]
     if unknown:

@@ -120,3 +120,42 @@ async def test_adaptive_gate_halves_once_per_burst_and_grows_back() -> None:
     for _ in range(100):
         await gate.succeeded()
     assert gate.limit == 8  # never above the configured ceiling
+
+
+async def test_adaptive_gate_never_admits_more_than_its_limit() -> None:
+    """Free slots are taken without the lock; the limit must still hold under contention, and
+    at once when a rate limit lowers it."""
+    gate = AdaptiveGate("m", 6, cooldown=0)
+    active = peak_before = peak_after = 0
+    lowered = asyncio.Event()
+
+    async def request(k: int) -> None:
+        nonlocal active, peak_before, peak_after
+        async with gate.slot():
+            active += 1
+            if lowered.is_set():
+                peak_after = max(peak_after, active)
+            else:
+                peak_before = max(peak_before, active)
+            await asyncio.sleep(0.001 * (k % 3))
+            active -= 1
+        if k == 40:
+            gate.rate_limited()  # 6 -> 3
+            lowered.set()
+
+    await asyncio.gather(*(request(k) for k in range(200)))
+    assert peak_before == 6
+    # requests admitted before the cut may still be in flight; none enters until they drain
+    assert gate.limit >= 3 and peak_after <= 6
+    later = 0
+
+    async def after(k: int) -> None:
+        nonlocal later
+        async with gate.slot():
+            later += 1
+            assert later <= gate.limit
+            await asyncio.sleep(0.001)
+            later -= 1
+
+    gate.limit = 2
+    await asyncio.gather(*(after(k) for k in range(50)))

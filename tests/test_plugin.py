@@ -132,3 +132,13 @@ def test_plugin_that_fails_to_import_names_its_package(tmp_path: Path, site: Pat
         result = harness("list", "graders", cwd=tmp_path, env=plugin_env(tmp_path, site, allowed))
         line = assert_user_error(result, "broken_judge", BROKEN)
         assert "harness_plugin_missing_dependency" in line
+
+
+def test_a_broken_plugin_stops_only_the_runs_that_name_it(tmp_path: Path, site: Path) -> None:
+    # graders are imported when a config names them: an unrelated broken plugin is harmless
+    run_dir = imported_run(tmp_path)
+    env = plugin_env(tmp_path, site, f"{EXAMPLE},{BROKEN}")
+    used = harness("grade", run_dir, "--grader", "length_judge", cwd=tmp_path, env=env)
+    assert used.returncode == 0, used.stderr
+    broken = harness("grade", run_dir, "--grader", "broken_judge", cwd=tmp_path, env=env)
+    assert "harness_plugin_missing_dependency" in assert_user_error(broken, "broken_judge", BROKEN)

@@ -162,3 +162,18 @@ async def test_retry_after_is_honoured(server: ScriptedServer) -> None:
     assert outcome.reply is not None
     # the backoff alone would wait ~0.01 s; the server asked for 0.6 s
     assert second.received_at - first.received_at >= 0.55
+
+
+def test_only_https_endpoints_load_the_ca_bundle() -> None:
+    import ssl
+
+    from harness.providers import make_transport
+
+    plain = make_transport(2, "http://127.0.0.1:8000/v1").ssl_context  # type: ignore[attr-defined]
+    vendor = make_transport(2, None).ssl_context  # type: ignore[attr-defined]
+    other = make_transport(2, "https://example.org/v1").ssl_context  # type: ignore[attr-defined]
+    # plain http never negotiates TLS; if it did, a context that trusts nothing would refuse it
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    assert vendor.verify_mode == ssl.CERT_REQUIRED and vendor.cert_store_stats()["x509_ca"] > 0
+    assert other is vendor  # loaded once per process

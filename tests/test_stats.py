@@ -38,3 +38,21 @@ def test_wider_at_higher_confidence() -> None:
 def test_empty_sample_is_nan() -> None:
     low, high = wilson_interval(0, 0)
     assert math.isnan(low) and math.isnan(high)
+
+
+def test_agrees_with_scipy_binomtest_everywhere() -> None:
+    # the closed form replaced scipy.stats (a second of import); scipy stays the reference
+    from scipy.stats import binomtest
+
+    for n in (1, 2, 7, 50, 263, 1000, 12345):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            for confidence in (0.8, 0.95, 0.99):
+                ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+                got = wilson_interval(k, n, confidence)
+                assert got == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+@pytest.mark.parametrize(("k", "n", "confidence"), [(3, 2, 0.95), (-1, 5, 0.95), (1, 5, 1.0)])
+def test_rejects_impossible_arguments(k: int, n: int, confidence: float) -> None:
+    with pytest.raises(ValueError, match="must be in"):
+        wilson_interval(k, n, confidence)

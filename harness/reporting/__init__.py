@@ -2,7 +2,7 @@
 
 from harness.reporting._analysis import RunReport, analyse_run
 from harness.reporting._compare import manifest_differences, render_comparison
-from harness.reporting._export import ExportFormat, attempt_table, write_table
+from harness.reporting._export import ExportFormat, attempt_table, label_table, write_table
 from harness.reporting._render import CELL_COLUMNS, render, render_html, shown_cells
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "RunReport",
     "analyse_run",
     "attempt_table",
+    "label_table",
     "manifest_differences",
     "render",
     "render_comparison",

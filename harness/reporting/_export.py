@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
+from harness.reporting._outcomes import attempt_rows, labels_by_grader
 from harness.store import RunStore
 
-__all__ = ["ExportFormat", "attempt_table", "write_table"]
+__all__ = ["ExportFormat", "attempt_table", "label_table", "write_table"]
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -25,6 +27,19 @@ def attempt_table(store: RunStore) -> pd.DataFrame:
     scores = scores.loc[:, scores.notna().any()]
     scores.columns = [f"score_{c}" for c in scores.columns]
     return attempts.merge(labels.join(scores), left_on="attempt_id", right_index=True, how="left")
+
+
+def label_table(store: RunStore, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Every attempt's id and `columns`, and one column per grader (named after it) with its
+    labels, NaN where it gave none: what agreement needs, without the conversations."""
+    with store.snapshot() as snapshot:
+        attempts = snapshot.attempts(["attempt_id", *dict.fromkeys(columns)])
+        grades = snapshot.grades(["attempt_id", "grader", "label"], order="attempt")
+    frame: pd.DataFrame = attempts.to_pandas()
+    rows = attempt_rows(attempts.column("attempt_id"), grades)
+    for grader, labels in labels_by_grader(grades, rows, len(frame)).items():
+        frame[grader] = labels.astype(object).where(labels.notna(), None)
+    return frame
 
 
 def write_table(table: pd.DataFrame, path: Path, fmt: ExportFormat) -> None:

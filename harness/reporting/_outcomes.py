@@ -16,7 +16,16 @@ from harness.grading import SUCCESS_BROAD, SUCCESS_STRICT, Label
 from harness.store import CELL_BLOCK, REPORT_COLUMNS, RunStore, Status
 from harness.tools import executed_targets, parse_call_log, parse_targets
 
-__all__ = ["KEYS", "OUTCOMES", "RunAttempts", "attempt_outcomes", "read_attempts", "records"]
+__all__ = [
+    "KEYS",
+    "OUTCOMES",
+    "RunAttempts",
+    "attempt_outcomes",
+    "attempt_rows",
+    "labels_by_grader",
+    "read_attempts",
+    "records",
+]
 
 KEYS = ["configuration", "model", "deployment", "attack"]
 _BLOCKED = {Status.BLOCKED_INPUT.value, Status.BLOCKED_OUTPUT.value}
@@ -57,7 +66,6 @@ def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
     grades are joined to attempts by hashing their ids in Arrow.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     with store.snapshot() as snapshot:
         blocks = snapshot.cell_blocks()
@@ -70,22 +78,36 @@ def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
     n = table.num_rows
     # one hash table of the attempt ids serves both joins: the row of each grade, and of each
     # attempt with targets (-1 for none: a grade of an attempt not read cannot be counted)
-    keys = pa.chunked_array(
-        [*grades.column("attempt_id").chunks, *acted.column("attempt_id").chunks], pa.string()
-    )
-    found = pc.index_in(keys, value_set=table.column("attempt_id"))
-    rows = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+    rows = attempt_rows(table.column("attempt_id"), grades, acted)
     grade_rows, acted_rows = rows[: grades.num_rows], rows[grades.num_rows :]
     frame["action"] = _actions(acted, acted_rows, n)
+    labels = labels_by_grader(grades, grade_rows, n)
+    return RunAttempts(frame, pd.DataFrame(labels, index=frame.index))
+
+
+def attempt_rows(ids: Any, *tables: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """For each row of `tables` (each with an `attempt_id` column), in order, the row of
+    `ids` holding its attempt, -1 where none does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = pa.chunked_array([c for t in tables for c in t.column("attempt_id").chunks], pa.string())
+    found = pc.index_in(keys, value_set=ids)
+    rows: np.ndarray[Any, np.dtype[np.int64]] = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+    return rows
+
+
+def labels_by_grader(grades: Any, rows: Any, n: int) -> dict[str, pd.Series[Any]]:
+    """Each grader's labels (`grades`: attempt_id, grader, label) as an n-row categorical
+    column, the label of grade i at `rows[i]`, NaN where the grader gave none."""
     # dictionary codes: a grader's labels are gathered as small integers, not as strings
     graders = grades.column("grader").combine_chunks().dictionary_encode()
     values = grades.column("label").combine_chunks().dictionary_encode()
     by_grader = graders.indices.to_numpy(zero_copy_only=False)
-    labels = {
-        str(name): _aligned(values, grade_rows, by_grader == code, n)
+    return {
+        str(name): _aligned(values, rows, by_grader == code, n)
         for code, name in enumerate(graders.dictionary.to_pylist())
     }
-    return RunAttempts(frame, pd.DataFrame(labels, index=frame.index))
 
 
 _ROW_COLUMNS = [c for c in REPORT_COLUMNS if c not in CELL_BLOCK]

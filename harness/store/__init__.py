@@ -4,6 +4,7 @@ from harness.store._manifest import MANIFEST_NAME, now_iso, read_manifest, write
 from harness.store._merge import merge_runs
 from harness.store._records import AttemptRecord, GradeRecord, Status
 from harness.store._store import (
+    ATTEMPT_COLUMNS,
     CELL_BLOCK,
     CELL_ORDER,
     DB_NAME,
@@ -14,6 +15,7 @@ from harness.store._store import (
 )
 
 __all__ = [
+    "ATTEMPT_COLUMNS",
     "CELL_BLOCK",
     "CELL_ORDER",
     "DB_NAME",

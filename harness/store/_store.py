@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pandas and pyarrow load only for reads: `harness run` start
     import pyarrow as pa
 
 __all__ = [
+    "ATTEMPT_COLUMNS",
     "CELL_BLOCK",
     "CELL_ORDER",
     "DB_NAME",
