@@ -11,9 +11,9 @@ each run end to end in a child process (interpreter start, imports, store read, 
 rendering) and are timed, with the child's peak RSS from os.wait4.
 
 --agentic-share F makes that share of the items come from an agentic suite (declared target
-actions, tool calls on `agent`). It is 0 by default: a store that mixes attempts with and
-without targets makes `harness report` crash under pandas 3 (reporting/_outcomes.py `_action`
-receives NaN, not None, for a missing `targets`), which this benchmark then reports as CRASHED.
+actions, tool calls on `agent`), whose action rate the report computes item by item; 0 by
+default. The store is finished as `harness run` finishes one: its read indexes are built in
+bulk at the end (timed and printed), so the reports below are a finished run's.
 
 Usage:
     python bench/bench_report.py [--attempts 1000000] [--graders 2] [--formats md,json]
@@ -134,6 +134,9 @@ def synthesise(run_dir: Path, shape: Shape, seed: int = 0) -> int:
                 batch, grades = [], []
         store.write_batch(batch, grades)
         written += len(batch)
+        started = time.perf_counter()
+        store.build_read_indexes()  # as `harness run` does when it ends
+        print(f"bench_report: read indexes built in {time.perf_counter() - started:.1f} s")
     write_manifest(run_dir, _manifest(shape, written))
     return written
 

@@ -66,6 +66,8 @@ async def test_each_fault_ends_in_one_recorded_state(
     assert failed.tries == MAX_ATTEMPTS == server.count("[item-000]")
     assert failed.error and failed.response is None and failed.attempt_id not in graded
     assert recovered.status == "OK" and recovered.tries == 2
+    logged = (run_dir / "harness.log").read_text()
+    assert f"m: gave up after {MAX_ATTEMPTS} tries: {KINDS[name]}" in logged
     cell = analyse_run(run_dir).cells.iloc[0]
     # the failure is counted as an error, never as success or refusal
     assert (cell["errors"], cell["valid"], cell["n_harmful"]) == (1, 3, 3)
@@ -107,6 +109,10 @@ async def test_sustained_429s_lower_concurrency_then_it_recovers(
     changes = [r.getMessage() for r in caplog.records]
     assert any("concurrency 8 -> 4 (rate limited)" in m for m in changes)
     assert any("(recovering)" in m for m in changes)
+    # and in the run's own log, for whoever reads it after a week-long run
+    logged = (tmp_path / "run" / "harness.log").read_text()
+    assert "m: concurrency 8 -> 4 (rate limited)" in logged and "(recovering)" in logged
+    assert "already stored; sent 80 (OK=80)" in logged
 
 
 async def test_adaptive_gate_halves_once_per_burst_and_grows_back() -> None:

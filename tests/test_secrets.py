@@ -58,8 +58,10 @@ def texts_of(path: Path) -> list[str]:
 
 
 def test_api_key_never_leaks(tmp_path: Path) -> None:
+    # the server echoes the key in its error, as some vendors' 401 bodies do
+    echoed = Fault.http(401, message=f"Incorrect API key provided: {SENTINEL}")
     rules = [
-        Rule("REJECT", faults=[Fault.http(401)]),  # not retried: ends in ERROR
+        Rule("REJECT", faults=[echoed]),  # not retried: ends in ERROR
         Rule("FLAKY", faults=[Fault.http(500)]),  # retried once, then answered
     ]
     env = cli_env(tmp_path, {"HARNESS_TEST_KEY": SENTINEL})
@@ -86,7 +88,8 @@ def test_api_key_never_leaks(tmp_path: Path) -> None:
 
     store = pd.read_csv(tmp_path / "run" / "attempts.csv")
     assert sorted(store["status"]) == ["ERROR", "OK"]
-    assert "HTTP 401" in store.loc[store["status"] == "ERROR", "error"].item()
+    error = store.loc[store["status"] == "ERROR", "error"].item()
+    assert "HTTP 401" in error and "Incorrect API key provided: ***" in error  # scrubbed
 
     files = sorted(p for p in (tmp_path / "run").rglob("*") if p.is_file())
     names = {p.name for p in files}

@@ -59,6 +59,7 @@ def import_completions(
     _refuse_duplicates(records, columns, source)
     with RunStore(out, create=True) as store:
         store.write_batch(records)
+        store.build_read_indexes()
     # a re-import keeps the grades already stored, so it keeps the graders that made them
     previous = read_manifest(out) or {}
     write_manifest(

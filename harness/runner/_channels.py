@@ -7,6 +7,7 @@ attempts, guards that use it and judges that use it all share one budget.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from harness.runner._budget import Budget
 from harness.runner._retry import CallOutcome, Outcome, with_retries
 
 __all__ = ["Channel", "ModerationChannel", "build_channels"]
+
+log = logging.getLogger("harness.runner.channels")
 
 
 class Channel:
@@ -57,6 +60,10 @@ class Channel:
             return reply
 
         outcome = await with_retries(send, self.spec.retry, self._limiter)
+        if outcome.error is not None and outcome.tries > 1:
+            log.info(
+                "%s: gave up after %d tries: %s", self.name, outcome.tries, outcome.error.describe()
+            )
         if self.budget is not None:
             self.budget.charge(self.name, outcome.value, outcome.tries)
         return CallOutcome(outcome.value, outcome.error, outcome.tries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,12 +26,15 @@ from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
 from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import Budget, token_cost
 from harness.runner._channels import Channel, ModerationChannel, build_channels
+from harness.runner._log import run_log
 from harness.runner._plan import Plan, Shard, build_plan
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute
 from harness.store import RunStore, read_manifest, write_manifest
 from harness.tools import ToolDefinition, custom_tool, validate_tool_names
 
 __all__ = ["judge_through", "open_run", "prepare_graders", "run_experiment"]
+
+log = logging.getLogger("harness.runner")
 
 
 async def run_experiment(
@@ -58,16 +62,34 @@ async def run_experiment(
         for channel in channels.values():
             channel.budget = budget
         try:
-            summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
-            if not summary.interrupted or budget.exhausted:
-                store.build_read_indexes()  # once, in bulk: the report that follows reads them
+            with run_log(run_dir, secrets.values()):
+                log.info("run of %s started (%d planned)", config.path, plan.size)
+                summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
+                if not summary.interrupted or budget.exhausted:
+                    store.build_read_indexes()  # once, in bulk: the report that follows reads them
+                summary.budget_exhausted = budget.exhausted
+                _log_end(summary)
         finally:
             store.close()
-        summary.budget_exhausted = budget.exhausted
     finally:
         closing: list[Channel | ModerationChannel] = [*channels.values(), *moderation.values()]
         await asyncio.gather(*(c.aclose() for c in closing))
     return summary, run_dir
+
+
+def _log_end(summary: RunSummary) -> None:
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(summary.statuses.items())) or "nothing"
+    log.info(
+        "%d already stored; sent %d (%s) in %.1f s",
+        summary.already_done, summary.finished, counts, summary.elapsed_s,
+    )  # fmt: skip
+    # info, not warning: the command says these itself, and says them once
+    if summary.budget_exhausted:
+        log.info(
+            "budget: %s; the run stopped, finished attempts are stored", summary.budget_exhausted
+        )
+    elif summary.interrupted:
+        log.info("interrupted: finished attempts are stored; run again to resume")
 
 
 def _budget(config: LoadedConfig, store: RunStore, stop: asyncio.Event) -> Budget:

@@ -29,6 +29,8 @@ def merge_runs(sources: Sequence[Path], out: Path) -> MergeSummary:
     with sqlite3.connect(out / DB_NAME, isolation_level=None) as db:
         for source in sources:
             _copy(db, source / DB_NAME, counts)
+    with RunStore(out) as merged:
+        merged.build_read_indexes()  # in bulk, once: a report of the merged run reads them
     write_manifest(out, _merged_manifest(manifests, sources, counts))
     return counts
 
