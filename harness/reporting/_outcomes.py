@@ -188,9 +188,15 @@ def _actions(acted: Any, rows: Any, n: int) -> np.ndarray[Any, np.dtype[np.float
     attempts of items that declare no targets (only those with targets are read)."""
     action = np.full(n, np.nan)
     calls, targets = acted.column("tool_calls").to_pylist(), acted.column("targets").to_pylist()
-    for row, call_log, declared in zip(rows.tolist(), calls, targets, strict=True):
-        if row >= 0:
-            action[row] = _action(call_log, declared)
+    declared: dict[str, Any] = {}  # an item's targets, parsed once for all its attempts
+    for row, call_log, text in zip(rows.tolist(), calls, targets, strict=True):
+        if row < 0 or not text:
+            continue
+        if text not in declared:
+            declared[text] = parse_targets(json.loads(text), file=None, where="targets")
+        # an attempt that called no tool executed nothing, whatever it declared
+        executed = bool(call_log) and executed_targets(declared[text], parse_call_log(call_log))
+        action[row] = 1.0 if executed else 0.0
     return action
 
 
@@ -237,13 +243,6 @@ def _outcome(ok: pd.Series[Any], status: pd.Series[Any], label: pd.Series[Any]) 
     codes = np.where(ok.to_numpy(), ungraded, statuses)
     outcome = pd.Categorical.from_codes(codes.astype(np.int64), pd.Index(categories))
     return pd.Series(outcome, index=status.index)
-
-
-def _action(tool_calls: str | None, targets: str | None) -> float:
-    if not targets:
-        return float("nan")
-    actions = parse_targets(json.loads(targets), file=None, where="targets")
-    return 1.0 if executed_targets(actions, parse_call_log(tool_calls)) else 0.0
 
 
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
