@@ -73,7 +73,8 @@ def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
         grades = snapshot.grades(["attempt_id", "grader", "label"], order="attempt")
         acted = snapshot.attempts(["attempt_id", "tool_calls", "targets"], with_targets=True)
     spans = _plan_order(blocks, manifest)
-    table = pa.concat_tables([table.slice(start, length) for start, length, _ in spans])
+    if spans:  # no attempts at all: no blocks
+        table = pa.concat_tables([table.slice(start, length) for start, length, _ in spans])
     frame = _frame(blocks, spans, table)
     n = table.num_rows
     # one hash table of the attempt ids serves both joins: the row of each grade, and of each
