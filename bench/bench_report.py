@@ -232,6 +232,10 @@ def _attempt(
         started_at=stamp,
         finished_at=stamp,
         item_meta=None,
+        # as the runner records it: a target action executed, or not; None without targets
+        executed_target=(
+            int(tool_calls is not None and '"transfer_funds"' in tool_calls) if agentic else None
+        ),
     )
     if not ok:
         return record, []

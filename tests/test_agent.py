@@ -91,6 +91,8 @@ async def test_targets_are_stored_with_the_attempt(tmp_path: Path, server: Scrip
     assert json.loads(attempt.targets or "[]") == [
         {"tool": "send_email", "arguments": {"to": "victim@"}}
     ]
+    # matched when recorded: the email went to victim@example.com
+    assert attempt.executed_target == 1
 
 
 async def test_malformed_tool_arguments_are_an_error_not_a_crash(

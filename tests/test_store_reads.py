@@ -11,6 +11,7 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ def attempt(
     tool_calls: list[dict[str, Any]] | None = None,
     harmful: bool = True,
     suite: str = "s",
+    executed: int | None = None,
 ) -> AttemptRecord:
     model, deployment = configuration.split("/")
     ok = status is Status.OK
@@ -79,6 +81,7 @@ def attempt(
         started_at=STAMP,
         finished_at=STAMP,
         item_meta=None,
+        executed_target=executed,
     )
 
 
@@ -217,3 +220,24 @@ def test_grades_join_their_attempts_and_errors_stay_ungraded(tmp_path: Path) -> 
     assert (cell["refusal"], cell["compliance"]) == (4, 2)
     judged = analyse_run(run, grader="judge").cells.iloc[0]
     assert (judged["valid"], judged["ungraded"], judged["compliance"]) == (5, 1, 5)
+
+
+def test_the_action_rate_reads_the_match_recorded_with_each_attempt(tmp_path: Path) -> None:
+    # a run records executed_target: the report reads it, not the call logs (which here are
+    # not even JSON, and would fail the report if it read them)
+    records = [attempt("m/agent", f"t{k}", targets=TARGET, executed=int(k < 1)) for k in range(4)]
+    broken = [replace(r, tool_calls="{not json") for r in records]
+    labels = {"kw": {r.attempt_id: "COMPLIANCE" for r in broken}}
+    cell = analyse_run(store_with(tmp_path, broken, labels, configurations=["m/agent"])).cells
+    assert (cell["n_action"].item(), cell["action_asr"].item()) == (4, 0.25)
+
+
+def test_a_store_from_before_executed_target_gains_the_column(tmp_path: Path) -> None:
+    records = [attempt("m/agent", f"t{k}", targets=TARGET, tool_calls=TRANSFER if k < 2 else [])
+               for k in range(4)]  # fmt: skip
+    labels = {"kw": {r.attempt_id: "COMPLIANCE" for r in records}}
+    run = store_with(tmp_path, records, labels, configurations=["m/agent"])
+    with sqlite3.connect(run / "store.sqlite") as db:
+        db.execute("ALTER TABLE attempts DROP COLUMN executed_target")  # as an older harness wrote
+    cell = analyse_run(run).cells.iloc[0]  # opening it adds the column, NULL for every row
+    assert (cell["n_action"], cell["action_asr"]) == (4, pytest.approx(0.5))

@@ -71,7 +71,7 @@ def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
         blocks = snapshot.cell_blocks()
         table = snapshot.attempts(_ROW_COLUMNS, order="cells")
         grades = snapshot.grades(["attempt_id", "grader", "label"], order="attempt")
-        acted = snapshot.attempts(["attempt_id", "tool_calls", "targets"], with_targets=True)
+        acted = snapshot.attempts(["attempt_id", "tool_calls", "targets"], unmatched_targets=True)
     spans = _plan_order(blocks, manifest)
     if spans:  # no attempts at all: no blocks
         table = pa.concat_tables([table.slice(start, length) for start, length, _ in spans])
@@ -81,7 +81,9 @@ def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
     # attempt with targets (-1 for none: a grade of an attempt not read cannot be counted)
     rows = attempt_rows(table.column("attempt_id"), grades, acted)
     grade_rows, acted_rows = rows[: grades.num_rows], rows[grades.num_rows :]
-    frame["action"] = _actions(acted, acted_rows, n)
+    action = frame["action"].to_numpy(dtype=float, copy=True)
+    _match_targets(action, acted, acted_rows)
+    frame["action"] = action
     labels = labels_by_grader(grades, grade_rows, n)
     return RunAttempts(frame, pd.DataFrame(labels, index=frame.index))
 
@@ -159,6 +161,7 @@ def _frame(blocks: Any, spans: list[tuple[int, int, int]], table: Any) -> pd.Dat
     numbers = pa.table({c: table.column(c) for c in _NUMBERS}).to_pandas()
     frame = pd.DataFrame(columns, index=numbers.index).join(numbers)
     frame["harmful"] = frame["harmful"].map({1: True, 0: False}).astype("boolean")
+    frame["action"] = frame.pop("executed_target").astype(float)  # NaN: no targets declared
     # each (suite, item id) once, numbered in first-seen order: the bootstrap and pairing key
     item_ids = table.column("item_id").combine_chunks().dictionary_encode().indices.to_numpy()
     suites = frame["suite"].cat.codes.to_numpy().astype(np.int64)
@@ -168,7 +171,7 @@ def _frame(blocks: Any, spans: list[tuple[int, int, int]], table: Any) -> pd.Dat
     return frame
 
 
-_NUMBERS = ("sample_index", "harmful", "prompt_tokens", "completion_tokens")
+_NUMBERS = ("sample_index", "harmful", "prompt_tokens", "completion_tokens", "executed_target")
 
 
 def _aligned(values: Any, rows: Any, chosen: Any, n: int) -> pd.Series[Any]:
@@ -184,10 +187,9 @@ def _aligned(values: Any, rows: Any, chosen: Any, n: int) -> pd.Series[Any]:
     return series
 
 
-def _actions(acted: Any, rows: Any, n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """1.0 where a declared harmful target action was executed, 0.0 where none was, NaN for
-    attempts of items that declare no targets (only those with targets are read)."""
-    action = np.full(n, np.nan)
+def _match_targets(action: np.ndarray[Any, np.dtype[np.float64]], acted: Any, rows: Any) -> None:
+    """Fill in `action` (1.0 executed, 0.0 not, NaN no targets) for the attempts stored before
+    executed_target was: `acted` holds their targets and call logs, at `rows` of `action`."""
     calls, targets = acted.column("tool_calls").to_pylist(), acted.column("targets").to_pylist()
     declared: dict[str, Any] = {}  # an item's targets, parsed once for all its attempts
     for row, call_log, text in zip(rows.tolist(), calls, targets, strict=True):
@@ -198,7 +200,6 @@ def _actions(acted: Any, rows: Any, n: int) -> np.ndarray[Any, np.dtype[np.float
         # an attempt that called no tool executed nothing, whatever it declared
         executed = bool(call_log) and executed_targets(declared[text], parse_call_log(call_log))
         action[row] = 1.0 if executed else 0.0
-    return action
 
 
 def attempt_outcomes(

@@ -12,7 +12,13 @@ from harness.providers import ChatRequest, ProviderError, Reply, ToolsUnsupporte
 from harness.runner._channels import Channel
 from harness.runner._plan import WorkItem
 from harness.store import AttemptRecord, Status, now_iso
-from harness.tools import ToolCallRecord, ToolDefinition, ToolEnvironment
+from harness.tools import (
+    ToolCallRecord,
+    ToolDefinition,
+    ToolEnvironment,
+    executed_targets,
+    parse_targets,
+)
 
 __all__ = ["ConfigurationRuntime", "internal_error_record", "run_attempt"]
 
@@ -224,7 +230,19 @@ def _record(work: WorkItem, transcript: _Transcript, end: _End, started_at: str)
         started_at=started_at,
         finished_at=now_iso(),
         item_meta=_json(item.meta) if item.meta else None,
+        executed_target=_executed_target(item.targets, transcript.calls),
     )
+
+
+def _executed_target(
+    targets: tuple[dict[str, Any], ...], calls: list[ToolCallRecord]
+) -> int | None:
+    """1 if a call carried out one of the item's target actions, 0 if none did, None when the
+    item declares none (the suite loader validated them)."""
+    if not targets:
+        return None
+    declared = parse_targets(list(targets), file=None, where="targets")
+    return 1 if executed_targets(declared, calls) else 0
 
 
 def internal_error_record(work: WorkItem, error: str, started_at: str) -> AttemptRecord:

@@ -26,6 +26,8 @@ def merge_runs(sources: Sequence[Path], out: Path) -> MergeSummary:
         )
     RunStore(out, create=True).close()  # the schema, written by the one place that owns it
     counts: MergeSummary = {"attempts": 0, "grades": 0, "duplicates": 0}
+    for source in sources:
+        RunStore(source).close()  # a shard of an older harness gains the columns this one writes
     with sqlite3.connect(out / DB_NAME, isolation_level=None) as db:
         for source in sources:
             _copy(db, source / DB_NAME, counts)

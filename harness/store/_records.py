@@ -49,6 +49,11 @@ class AttemptRecord:
     started_at: str | None
     finished_at: str | None
     item_meta: str | None  # JSON of the suite row's other columns
+    # 1 if the attempt carried out one of the item's declared target actions, 0 if it carried
+    # out none, None if the item declares none; worked out when the attempt is recorded, so a
+    # report need not read conversations. None on stores written before it existed (the
+    # report then works it out from `targets` and `tool_calls`).
+    executed_target: int | None = None
 
 
 @dataclass(frozen=True)

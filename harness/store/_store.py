@@ -49,6 +49,7 @@ REPORT_COLUMNS = (
     "status",
     "prompt_tokens",
     "completion_tokens",
+    "executed_target",
     "attempt_id",
 )
 _LABELS = ", ".join(f"'{label}'" for label in Label)
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     finish_reason TEXT, status TEXT NOT NULL CHECK (status IN ({_STATUSES})),
     error TEXT, error_kind TEXT, tries INTEGER NOT NULL, latency_s REAL,
     prompt_tokens INTEGER, completion_tokens INTEGER, started_at TEXT, finished_at TEXT,
-    item_meta TEXT,
+    item_meta TEXT, executed_target INTEGER,
     UNIQUE (configuration, suite, item_id, attack, sample_index)
 );
 CREATE TABLE IF NOT EXISTS grades (
@@ -81,8 +82,11 @@ DROP INDEX IF EXISTS attempts_by_configuration;
 # write costs (~110 us an attempt instead of ~50); built in bulk they cost ~5 us an attempt.
 # So a run builds them when it ends and a read builds whatever is missing.
 READ_INDEXES = {
-    "attempts_cells": f"ON attempts ({', '.join(REPORT_COLUMNS)})",
-    "attempts_with_targets": "ON attempts (attempt_id) WHERE targets IS NOT NULL",
+    "attempts_for_reports": f"ON attempts ({', '.join(REPORT_COLUMNS)})",
+    # attempts stored before executed_target was: their targets are matched when read
+    "attempts_unmatched_targets": (
+        "ON attempts (attempt_id) WHERE targets IS NOT NULL AND executed_target IS NULL"
+    ),
     "grades_labels": "ON grades (attempt_id, grader, label)",
 }
 
@@ -141,6 +145,9 @@ class RunStore:
 
     def _init_schema(self) -> None:
         self._db.executescript(SCHEMA)  # idempotent: every statement is IF NOT EXISTS
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(attempts)")}
+        if "executed_target" not in columns:  # a store written before the column existed
+            self._db.execute("ALTER TABLE attempts ADD COLUMN executed_target INTEGER")
         with self._transaction():
             row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
@@ -284,14 +291,16 @@ class Snapshot:
         columns: Sequence[str],
         *,
         order: Literal["rowid", "cells"] = "rowid",
-        with_targets: bool = False,
+        unmatched_targets: bool = False,
     ) -> pa.Table:
         """`order="cells"`: in CELL_ORDER, from the report index when it holds the columns;
-        `with_targets`: only the attempts whose items declare target actions."""
-        where = " WHERE targets IS NOT NULL" if with_targets else ""
-        # with targets: the partial index's order (by rowid would scan the whole table)
+        `unmatched_targets`: only the attempts with targets but no executed_target yet."""
+        where = (
+            " WHERE targets IS NOT NULL AND executed_target IS NULL" if unmatched_targets else ""
+        )
+        # those: in the partial index's order (by rowid would scan the whole table)
         ordering = (
-            CELL_ORDER if order == "cells" else ("attempt_id",) if with_targets else ("rowid",)
+            CELL_ORDER if order == "cells" else ("attempt_id",) if unmatched_targets else ("rowid",)
         )
         return self._query("attempts", columns, where, ordering)
 
