@@ -8,7 +8,7 @@ from typing import Literal
 
 import pandas as pd
 
-from harness.reporting._outcomes import attempt_rows, labels_by_grader
+from harness.reporting._outcomes import labels_by_grader, row_of
 from harness.store import RunStore
 
 __all__ = ["ExportFormat", "attempt_table", "label_table", "write_table"]
@@ -33,10 +33,10 @@ def label_table(store: RunStore, columns: Sequence[str] = ()) -> pd.DataFrame:
     """Every attempt's id and `columns`, and one column per grader (named after it) with its
     labels, NaN where it gave none: what agreement needs, without the conversations."""
     with store.snapshot() as snapshot:
-        attempts = snapshot.attempts(["attempt_id", *dict.fromkeys(columns)])
-        grades = snapshot.grades(["attempt_id", "grader", "label"], order="attempt")
-    frame: pd.DataFrame = attempts.to_pandas()
-    rows = attempt_rows(attempts.column("attempt_id"), grades)
+        attempts = snapshot.attempts(["rowid", "attempt_id", *dict.fromkeys(columns)])
+        grades = snapshot.labels()
+    frame: pd.DataFrame = attempts.drop_columns(["rowid"]).to_pandas()
+    rows = row_of(attempts.column("rowid"))(grades.column("attempt_rowid"))
     for grader, labels in labels_by_grader(grades, rows, len(frame)).items():
         frame[grader] = labels.astype(object).where(labels.notna(), None)
     return frame

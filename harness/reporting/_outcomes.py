@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,10 @@ __all__ = [
     "OUTCOMES",
     "RunAttempts",
     "attempt_outcomes",
-    "attempt_rows",
     "labels_by_grader",
     "read_attempts",
     "records",
+    "row_of",
 ]
 
 KEYS = ["configuration", "model", "deployment", "attack"]
@@ -70,39 +70,39 @@ def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
     with store.snapshot() as snapshot:
         blocks = snapshot.cell_blocks()
         table = snapshot.attempts(_ROW_COLUMNS, order="cells")
-        grades = snapshot.grades(["attempt_id", "grader", "label"], order="attempt")
-        acted = snapshot.attempts(["attempt_id", "tool_calls", "targets"], unmatched_targets=True)
+        grades = snapshot.labels()
+        acted = snapshot.attempts(["rowid", "tool_calls", "targets"], unmatched_targets=True)
     spans = _plan_order(blocks, manifest)
     if spans:  # no attempts at all: no blocks
         table = pa.concat_tables([table.slice(start, length) for start, length, _ in spans])
     frame = _frame(blocks, spans, table)
-    n = table.num_rows
-    # one hash table of the attempt ids serves both joins: the row of each grade, and of each
-    # attempt with targets (-1 for none: a grade of an attempt not read cannot be counted)
-    rows = attempt_rows(table.column("attempt_id"), grades, acted)
-    grade_rows, acted_rows = rows[: grades.num_rows], rows[grades.num_rows :]
+    where = row_of(table.column("rowid"))
     action = frame["action"].to_numpy(dtype=float, copy=True)
-    _match_targets(action, acted, acted_rows)
+    _match_targets(action, acted, where(acted.column("rowid")))
     frame["action"] = action
-    labels = labels_by_grader(grades, grade_rows, n)
+    labels = labels_by_grader(grades, where(grades.column("attempt_rowid")), len(frame))
     return RunAttempts(frame, pd.DataFrame(labels, index=frame.index))
 
 
-def attempt_rows(ids: Any, *tables: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """For each row of `tables` (each with an `attempt_id` column), in order, the row of
-    `ids` holding its attempt, -1 where none does."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def row_of(rowids: Any) -> Callable[[Any], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Given the store rowids (an Arrow column) of the rows read, in their order: a function
+    from the rowids of another read to row positions, -1 for a rowid not among them. An array
+    lookup: rowids are integers up to the table's largest, no hashing needed."""
+    ours = np.asarray(rowids.to_numpy(), dtype=np.int64)
+    position = np.full(int(ours.max(initial=-1)) + 2, -1, dtype=np.int64)  # last: not found
+    position[ours] = np.arange(ours.size)
 
-    keys = pa.chunked_array([c for t in tables for c in t.column("attempt_id").chunks], pa.string())
-    found = pc.index_in(keys, value_set=ids)
-    rows: np.ndarray[Any, np.dtype[np.int64]] = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+    def rows(theirs: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+        wanted = np.asarray(theirs.to_numpy(), dtype=np.int64)
+        found: np.ndarray[Any, np.dtype[np.int64]] = position[np.clip(wanted, 0, position.size - 1)]
+        return found
+
     return rows
 
 
 def labels_by_grader(grades: Any, rows: Any, n: int) -> dict[str, pd.Series[Any]]:
-    """Each grader's labels (`grades`: attempt_id, grader, label) as an n-row categorical
-    column, the label of grade i at `rows[i]`, NaN where the grader gave none."""
+    """Each grader's labels (`grades`: grader, label) as an n-row categorical column, the
+    label of grade i at `rows[i]` (-1: nowhere), NaN where the grader gave none."""
     # dictionary codes: a grader's labels are gathered as small integers, not as strings
     graders = grades.column("grader").combine_chunks().dictionary_encode()
     values = grades.column("label").combine_chunks().dictionary_encode()
@@ -113,7 +113,8 @@ def labels_by_grader(grades: Any, rows: Any, n: int) -> dict[str, pd.Series[Any]
     }
 
 
-_ROW_COLUMNS = [c for c in REPORT_COLUMNS if c not in CELL_BLOCK]
+# rowid: in every index entry, so the covering scan returns it for nothing
+_ROW_COLUMNS = ["rowid", *(c for c in REPORT_COLUMNS if c not in CELL_BLOCK and c != "attempt_id")]
 
 
 def _plan_order(blocks: Any, manifest: Mapping[str, Any]) -> list[tuple[int, int, int]]:
