@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -210,3 +212,37 @@ async def test_a_broken_grader_yields_unparseable_not_a_crash(
     assert set(broken["label"]) == {Label.UNPARSEABLE}
     assert broken["error"].str.contains("grader raised RuntimeError|grader returned str").all()
     assert table.iloc[0]["unparseable"] == 4 and table.iloc[0]["valid"] == 0
+
+
+async def test_a_batch_that_cannot_be_written_fails_the_run(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    """Writes run on a thread of their own: a failed one must still stop the run loudly,
+    whichever task (a worker, or the periodic flush) happens to see it first."""
+    config = load_config(write_config(tmp_path, server, n_items=40, deployments={"raw": {}}))
+    plan = build_plan(config)
+    spec = config.spec.models["m"]
+    channel = Channel("m", build_provider(spec, api_key=None, base_dir=tmp_path), spec)
+    runtimes = {c.name: ConfigurationRuntime(c, channel) for c in config.configurations}
+    store = open_run(config, plan, {"m": channel}, tmp_path / "run", force=False)
+    batches = 0
+    written = store.write_batch
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        written(*args, **kwargs)
+
+    store.write_batch = failing  # type: ignore[method-assign]
+    graders = prepare_graders(config.spec.graders, GraderContext(tmp_path))
+    # only the periodic flush writes: the task that sees the failure is not a worker
+    options = RunOptions(progress=False, flush_every=10_000, flush_interval=0.005)
+    server.latency = 0.002
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        await execute(plan, store, runtimes, graders, options=options)
+    # and it stopped then: the requests after the failure were not all sent for nothing
+    assert len(server.recorded()) < 40
+    store.close()
+    await channel.aclose()

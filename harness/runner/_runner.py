@@ -67,6 +67,7 @@ class _Writer:
         self._grades: list[GradeRecord] = []
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-store")
         self._writing: list[asyncio.Future[None]] = []
+        self._failure: BaseException | None = None  # the first batch that could not be written
 
     async def add(self, attempt: AttemptRecord, grades: Sequence[GradeRecord]) -> None:
         self._attempts.append(attempt)
@@ -98,10 +99,14 @@ class _Writer:
             self._thread.shutdown(wait=True)
 
     def _reap(self) -> None:
-        done = [f for f in self._writing if f.done()]
+        """Forget written batches; raise, here and at every later flush, if one failed: the
+        run must not go on, or end, as if its answers were stored."""
+        for future in self._writing:
+            if future.done() and self._failure is None:
+                self._failure = future.exception()
         self._writing = [f for f in self._writing if not f.done()]
-        for future in done:
-            future.result()  # a batch that failed to be written is a failure of the run
+        if self._failure is not None:
+            raise self._failure
 
     async def flush_periodically(self) -> None:
         while True:
@@ -144,7 +149,8 @@ async def execute(
         stopper = asyncio.create_task(stop.wait())
         all_done: asyncio.Future[list[None]] = asyncio.ensure_future(asyncio.gather(*workers))
         try:
-            waiting: list[asyncio.Future[Any]] = [stopper, all_done]
+            # the flusher ends only by failing to write: the run stops then, not at its end
+            waiting: list[asyncio.Future[Any]] = [stopper, all_done, flusher]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             summary.interrupted = not all_done.done()
             # a worker that raised is a bug in the harness: surface it after the flush
