@@ -325,13 +325,8 @@ class Snapshot:
         )
         return self._fetch(sql, self._row_bound("grades"))
 
-    def grades(
-        self, columns: Sequence[str], *, order: Literal["rowid", "attempt"] = "rowid"
-    ) -> pa.Table:
-        """`order="attempt"`: by attempt and grader, from the label index when it covers."""
-        return self._query(
-            "grades", columns, "", ("attempt_id", "grader") if order == "attempt" else ("rowid",)
-        )
+    def grades(self, columns: Sequence[str]) -> pa.Table:
+        return self._query("grades", columns, "", ("rowid",))
 
     def _query(
         self, table: str, columns: Sequence[str], where: str, ordering: Sequence[str]
