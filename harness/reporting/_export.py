@@ -38,7 +38,7 @@ def label_table(store: RunStore, columns: Sequence[str] = ()) -> pd.DataFrame:
     frame: pd.DataFrame = attempts.drop_columns(["rowid"]).to_pandas()
     rows = row_of(attempts.column("rowid"))(grades.column("attempt_rowid"))
     for grader, labels in labels_by_grader(grades, rows, len(frame)).items():
-        frame[grader] = labels.astype(object).where(labels.notna(), None)
+        frame[grader] = labels.astype(object)  # text labels, NaN where none, as attempt_table
     return frame
 
 

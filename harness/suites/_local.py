@@ -40,7 +40,7 @@ class LocalTable:
     def column_names(self) -> list[str]:
         if self._table is not None:
             return list(self._table.column_names)
-        return list(dict.fromkeys(k for row in self._rows or [] for k in row))
+        return list(self._rows[0]) if self._rows else []  # _from_rows gave every row every key
 
     def __len__(self) -> int:
         return self._table.num_rows if self._table is not None else len(self._rows or [])
@@ -127,7 +127,7 @@ def _read_csv(path: Path) -> LocalTable:
     try:
         frame = pd.read_csv(path)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ParseError(_first_line(exc)) from None
+        raise ParseError(str(exc) or type(exc).__name__) from None
     return LocalTable(table=pa.Table.from_pandas(frame, preserve_index=False))
 
 
@@ -138,9 +138,4 @@ def _read_parquet(path: Path) -> LocalTable:
     try:
         return LocalTable(table=pq.read_table(path))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ParseError(_first_line(exc)) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+        raise ParseError(str(exc) or type(exc).__name__) from None
