@@ -10,10 +10,12 @@ from typing import Any
 import pandas as pd
 
 from harness._errors import RunStoreError
+from harness.grading import ValidityCard
 from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
 from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, read_attempts, records
+from harness.reporting._validity import card_corrected_rates, grader_validity
 from harness.stats import cohen_kappa
 from harness.store import RunStore, read_manifest
 
@@ -34,6 +36,11 @@ class RunReport:
     kappa: pd.DataFrame
     outcomes: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    # the primary grader's validity card, one line about it, and, when the run has no human
+    # labels, the correction its sensitivity and specificity offer
+    card: ValidityCard | None = None
+    validity: str = ""
+    card_corrections: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def run_name(self) -> str:
@@ -95,6 +102,11 @@ def analyse_run(
         kappa=_kappa_matrix(labels),
         outcomes=_outcome_counts(frame),
     )
+    report.card, report.validity = grader_validity(manifest, chosen)
+    if reference is None and report.card is not None:
+        report.card_corrections = card_corrected_rates(
+            frame, labels, chosen, report.card, n_boot=n_boot, seed=seed
+        )
     report.warnings = _warnings(report, descriptors)
     return report
 

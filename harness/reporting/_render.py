@@ -65,6 +65,7 @@ def shown_cells(cells: pd.DataFrame) -> pd.DataFrame:
 def _markdown(report: RunReport) -> str:
     parts = [
         f"# {report.run_name}: grader `{report.grader}`",
+        _validity_line(report),
         _legend(report),
         _bullets("Warnings", report.warnings),
         "## Per configuration × attack\n\n" + _md(shown_cells(report.cells)),
@@ -85,7 +86,21 @@ def _markdown(report: RunReport) -> str:
             f"## Judge-error correction against `{report.reference}` (Rogan–Gladen)\n\n"
             + _md(_pcts(report.corrections))
         )
+    if not report.card_corrections.empty:
+        parts.append(f"## {_card_title(report)}\n\n" + _md(_pcts(report.card_corrections)))
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _validity_line(report: RunReport) -> str:
+    return f"Validity of `{report.grader}`: {report.validity}" if report.validity else ""
+
+
+def _card_title(report: RunReport) -> str:
+    return (
+        f"Judge-error correction from the validity card of `{report.grader}` (Rogan–Gladen; "
+        "its sensitivity and specificity were measured on the card's data set, not on this run: "
+        "an estimate, not a measurement)"
+    )
 
 
 def _legend(report: RunReport) -> str:
@@ -175,6 +190,12 @@ def _json(report: RunReport) -> dict[str, Any]:
         "comparisons": _json_records(report.comparisons),
         "corrections": _json_records(report.corrections),
         "kappa": json.loads(report.kappa.to_json(orient="index")),
+        "validity": {
+            "grader": report.grader,
+            "summary": report.validity,
+            "card": report.card.model_dump(mode="json") if report.card else None,
+        },
+        "card_corrections": _json_records(report.card_corrections),
     }
 
 
@@ -187,7 +208,8 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
     figures = [*forest_plot(report.cells, out_dir), *outcome_bars(report.outcomes, out_dir)]
     if len(report.kappa) > 1:
         figures += kappa_heatmap(report.kappa, out_dir)
-    sections = [Section("Per configuration × attack", shown_cells(report.cells), _legend(report))]
+    legend = f"{_validity_line(report)}. {_legend(report)}" if report.validity else _legend(report)
+    sections = [Section("Per configuration × attack", shown_cells(report.cells), legend)]
     sections += [
         Section(f"Like-for-like matrix: strict ASR, attack {a}", m.reset_index())
         for a, m in report.matrices.items()
@@ -205,6 +227,8 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
         sections.append(
             Section(f"Judge-error correction against {report.reference}", _pcts(report.corrections))
         )
+    if not report.card_corrections.empty:
+        sections.append(Section(_card_title(report), _pcts(report.card_corrections)))
     html = render_report(
         title=f"{report.run_name}: grader {report.grader}",
         sections=sections,

@@ -31,6 +31,7 @@ from harness.stats._bootstrap import cluster_bootstrap_ci, paired_cluster_bootst
 from harness.stats._correction import (
     CorrectedRate,
     corrected_rate_ci,
+    corrected_rate_from_validity,
     estimate_sensitivity_specificity,
     rogan_gladen,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "cohen_kappa",
     "confusion_matrix",
     "corrected_rate_ci",
+    "corrected_rate_from_validity",
     "estimate_sensitivity_specificity",
     "fleiss_from_counts",
     "fleiss_kappa",
