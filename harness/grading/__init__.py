@@ -19,7 +19,9 @@ from harness.grading._validity import (
     card_for,
     cards_of,
     describe_validity,
+    four_class,
     load_cards,
+    measure_validity,
 )
 
 __all__ = [
@@ -38,9 +40,11 @@ __all__ = [
     "card_for",
     "cards_of",
     "describe_validity",
+    "four_class",
     "grade_safely",
     "grader",
     "grader_class",
     "load_cards",
+    "measure_validity",
     "registered_graders",
 ]
