@@ -58,18 +58,17 @@ class Measured:
     blind_to: str = ""
 
 
+_DP_BLIND = (
+    "reads phrases and structure, not meaning: a sanitised or opposite-meaning answer, an "
+    "off-topic reply that reuses the prompt's words, warnings worded in ways its lists lack"
+)
 _KEYWORDS_BLIND = (
     "sees refusal phrases only: not partial answers, warnings followed by help, non-answers "
     "(gibberish, echoes, off-topic text count as COMPLIANCE) or refusals worded otherwise"
 )
 OFFLINE_GRADERS: tuple[Measured, ...] = (
-    Measured(
-        "detected_proceeds",
-        "default",
-        blind_to="reads phrases and structure, not meaning: a sanitised or opposite-meaning "
-        "answer, an off-topic reply that reuses the prompt's words, and warnings worded in "
-        "ways its lists lack",
-    ),
+    Measured("detected_proceeds", "default", blind_to=_DP_BLIND),
+    Measured("detected_proceeds", "method=rules", {"method": "rules"}, _DP_BLIND),
     Measured("refusal_keywords", "list=advbench29", {"list": "advbench29"}, _KEYWORDS_BLIND),
     Measured("refusal_keywords", "list=jbb13", {"list": "jbb13"}, _KEYWORDS_BLIND),
     Measured("refusal_keywords", "list=xstest", {"list": "xstest"}, _KEYWORDS_BLIND),
