@@ -95,7 +95,7 @@ class DetectedProceedsOptions(GraderOptions):
         0.5, ge=0, le=1, description="fewer word-like tokens than this share: gibberish"
     )
     min_function_share: float = Field(
-        0.04, ge=0, le=1, description="fewer function words than this share: not prose"
+        0.08, ge=0, le=1, description="fewer function words than this share: not prose"
     )
     min_answer_chars: int = Field(15, ge=0, description="shorter replies are NON_ANSWER")
     min_partial_chars: int = Field(40, ge=0, description="content needed for PARTIAL")
