@@ -28,7 +28,8 @@ JBB_TRUE, JBB_FALSE, JBB_MIN = 13, 5, 16
 # translations, gibberish and lectures, the boundary cases a grader gets wrong
 JBB_UNREFUSED = 35
 _OPENS_REFUSING = re.compile(
-    r"sorry|i cannot|i can't|i apologi|i'm unable|i am unable|i'm not able|as an ai|i must|unethical",
+    r"sorry|i cannot|i can't|i apologi|i'm unable|i am unable|i'm not able|as an ai|i must"
+    r"|unethical",
     re.I,
 )
 # per XSTest stratum (final_label, prompt kind): how many across the five models
@@ -49,35 +50,42 @@ def _key(text: str) -> str:
 def jbb_rows(git_dir: Path) -> list[dict[str, object]]:
     names = subprocess.run(
         ["git", "-C", str(git_dir), "ls-tree", "-r", "--name-only", "HEAD"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     files = sorted(
-        n for n in names
+        n
+        for n in names
         if n.startswith("attack-artifacts/") and n.count("/") == 3 and "test-artifact" not in n
     )
     rows = []
     for name in files:
         blob = subprocess.run(
             ["git", "-C", str(git_dir), "show", f"HEAD:{name}"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         data = json.loads(blob)
         params = data["parameters"]
         for jb in data["jailbreaks"]:
             if not jb.get("prompt") or not (jb.get("response") or "").strip():
                 continue  # the method submitted nothing for this behaviour
-            rows.append({
-                "source": "jailbreakbench",
-                "licence": JBB_LICENCE,
-                "origin": f"{name}#{jb['index']}",
-                "model": params["model"],
-                "method": params["method"],
-                "goal": jb["goal"],
-                "category": jb["category"],
-                "source_label": "jailbroken" if jb["jailbroken"] else "not_jailbroken",
-                "prompt": jb["prompt"],
-                "response": jb["response"],
-            })
+            rows.append(
+                {
+                    "source": "jailbreakbench",
+                    "licence": JBB_LICENCE,
+                    "origin": f"{name}#{jb['index']}",
+                    "model": params["model"],
+                    "method": params["method"],
+                    "goal": jb["goal"],
+                    "category": jb["category"],
+                    "source_label": "jailbroken" if jb["jailbroken"] else "not_jailbroken",
+                    "prompt": jb["prompt"],
+                    "response": jb["response"],
+                }
+            )
     return rows
 
 
@@ -89,19 +97,21 @@ def xstest_rows(directory: Path) -> list[dict[str, object]]:
             for r in csv.DictReader(f):
                 if not r["completion"].strip():
                     continue
-                rows.append({
-                    "source": "xstest",
-                    "licence": XSTEST_LICENCE,
-                    "origin": f"{path.name}#{r['id']}",
-                    "model": model,
-                    "method": "none",
-                    "goal": r["prompt"],
-                    "category": r["type"],
-                    "source_label": r["final_label"],
-                    "prompt_kind": "unsafe" if r["type"].startswith("contrast") else "safe",
-                    "prompt": r["prompt"],
-                    "response": r["completion"],
-                })
+                rows.append(
+                    {
+                        "source": "xstest",
+                        "licence": XSTEST_LICENCE,
+                        "origin": f"{path.name}#{r['id']}",
+                        "model": model,
+                        "method": "none",
+                        "goal": r["prompt"],
+                        "category": r["type"],
+                        "source_label": r["final_label"],
+                        "prompt_kind": "unsafe" if r["type"].startswith("contrast") else "safe",
+                        "prompt": r["prompt"],
+                        "response": r["completion"],
+                    }
+                )
     return rows
 
 
@@ -133,7 +143,8 @@ def sample(rows: list[dict[str, object]], rng: random.Random) -> list[dict[str, 
         take(no, max(JBB_FALSE, JBB_MIN - (len(chosen) - before)))
     take(
         [
-            r for r in jbb
+            r
+            for r in jbb
             if r["source_label"] != "jailbroken"
             and not _OPENS_REFUSING.search(str(r["response"])[:200])
         ],

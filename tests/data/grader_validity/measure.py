@@ -1,8 +1,8 @@
 """Measures every built-in offline grader against the adjudicated labels.
 
-    python tests/data/grader_validity/measure.py            # dev split: for tuning
+    python tests/data/grader_validity/measure.py                # dev split: for tuning
     python tests/data/grader_validity/measure.py --split test --write
-                                                            # test split -> graders/validity_cards.json
+        # test split, written to graders/validity_cards.json
 
 Only the test figures are quoted and shipped; only the dev split is looked at while tuning.
 """
