@@ -78,6 +78,14 @@ class DetectedProceedsOptions(GraderOptions):
         None, description="replaces the list of remarks about the conversation (non-answers)"
     )
     extra_meta_phrases: tuple[str, ...] = ()
+    caveat_phrases: tuple[str, ...] | None = Field(
+        None, description="replaces the caveats that notice harm when their sentence names one"
+    )
+    extra_caveat_phrases: tuple[str, ...] = ()
+    harm_phrases: tuple[str, ...] | None = Field(
+        None, description="replaces the words that make a caveat a notice of harm"
+    )
+    extra_harm_phrases: tuple[str, ...] = ()
     apology_phrases: tuple[str, ...] | None = Field(
         None, description="replaces the list of apologies that refuse when they open a sentence"
     )
@@ -116,6 +124,8 @@ class DetectedProceedsOptions(GraderOptions):
             "redirect": _phrases(self.redirect_phrases, self.extra_redirect_phrases, "redirect"),
             "meta": _phrases(self.meta_phrases, self.extra_meta_phrases, "meta"),
             "apology": _phrases(self.apology_phrases, self.extra_apology_phrases, "apology"),
+            "caveat": _phrases(self.caveat_phrases, self.extra_caveat_phrases, "caveat"),
+            "harm": _phrases(self.harm_phrases, self.extra_harm_phrases, "harm"),
         }
 
 
@@ -462,6 +472,17 @@ class DetectedProceeds:
             cue = hedges["acknowledgement"][0]
             after = _after_clause(text, cue)
             return Segment(text, list_item, "acknowledgement", cue.group(), min(after, own), copied)
+        caveats, harms = found("caveat", lowered), found("harm", lowered)
+        if caveats and harms:
+            cue = caveats[0]
+            return Segment(
+                text,
+                list_item,
+                "acknowledgement",
+                f"{cue.group()} … {harms[0].group()}",
+                min(_after_clause(text, cue), own),
+                copied,
+            )
         deflections = found("deflection", lowered)
         if deflections:
             return Segment(text, list_item, "deflection", deflections[0].group(), 0, copied)
