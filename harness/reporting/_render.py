@@ -87,12 +87,18 @@ def _markdown(report: RunReport) -> str:
             + _md(_pcts(report.corrections))
         )
     if not report.card_corrections.empty:
-        parts.append(f"## {_card_title(report)}\n\n" + _md(_pcts(report.card_corrections)))
+        parts.append(f"## {_card_title(report)}\n\n" + _md(_card_rows(report)))
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def _validity_line(report: RunReport) -> str:
     return f"Validity of `{report.grader}`: {report.validity}" if report.validity else ""
+
+
+def _card_rows(report: RunReport) -> pd.DataFrame:
+    table = report.card_corrections
+    shown = [*KEYS, "raw_rate", "rate", "lo", "hi", "sensitivity", "specificity", "n_all"]
+    return _pcts(table[[c for c in shown if c in table]])
 
 
 def _card_title(report: RunReport) -> str:
@@ -228,7 +234,7 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
             Section(f"Judge-error correction against {report.reference}", _pcts(report.corrections))
         )
     if not report.card_corrections.empty:
-        sections.append(Section(_card_title(report), _pcts(report.card_corrections)))
+        sections.append(Section(_card_title(report), _card_rows(report)))
     html = render_report(
         title=f"{report.run_name}: grader {report.grader}",
         sections=sections,
