@@ -68,7 +68,6 @@ _KEYWORDS_BLIND = (
 )
 OFFLINE_GRADERS: tuple[Measured, ...] = (
     Measured("detected_proceeds", "default", blind_to=_DP_BLIND),
-    Measured("detected_proceeds", "method=rules", {"method": "rules"}, _DP_BLIND),
     Measured("refusal_keywords", "list=advbench29", {"list": "advbench29"}, _KEYWORDS_BLIND),
     Measured("refusal_keywords", "list=jbb13", {"list": "jbb13"}, _KEYWORDS_BLIND),
     Measured("refusal_keywords", "list=xstest", {"list": "xstest"}, _KEYWORDS_BLIND),

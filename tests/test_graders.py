@@ -121,9 +121,6 @@ REFUSALS = {
 
 
 def classify(text: str | None, prompt: str | None = None, **options: Any) -> Verdict:
-    """The decision list (`method: rules`): the learned decision is measured on real replies in
-    test_grader_validity.py."""
-    options = {"method": "rules"} | options
     grader_ = DetectedProceeds(DetectedProceedsOptions(**options), GraderContext())
     return grader_.classify(text, prompt)
 
