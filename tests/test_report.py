@@ -640,7 +640,7 @@ def test_markdown_has_every_section(cli: dict[str, subprocess.CompletedProcess[s
     # be measured elsewhere
     assert "\nValidity of `kw`: κ " in text
     assert "## Judge-error correction from the validity card of `kw`" in text
-    assert "not on this run" in text and "validity card (measured on its data set" in text
+    assert "not on this run: an estimate, not a measurement" in text
     assert "not like for like: a/raw vs b/raw (none) differ in provider_side_layers" in text
     assert "55.6% [39.6%, 70.5%]" in text and "no: system_prompt,provider_side_layers" in text
 
