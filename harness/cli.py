@@ -101,6 +101,7 @@ def run(
         f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s",
         err=True,
     )
+    _print_reach(run_dir)
     if summary.budget_exhausted:
         typer.echo(
             f"budget: {summary.budget_exhausted}; finished attempts are stored; "
@@ -114,6 +115,16 @@ def run(
     if report:
         _print_report(run_dir)
         _print_agreement(run_dir)
+
+
+def _print_reach(run_dir: Path) -> None:
+    """The headline: deployments that may not have reached the model (see `reach_warnings`)."""
+    from harness.reporting import reach_warnings
+    from harness.store import RunStore, read_manifest
+
+    with RunStore(run_dir) as store:
+        for line in reach_warnings(store, read_manifest(run_dir) or {}):
+            typer.echo(f"warning: {line}", err=True)
 
 
 def _print_agreement(run_dir: Path) -> None:

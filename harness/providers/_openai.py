@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from harness.config import ModelSpec
-from harness.providers._http import JsonEndpoint
+from harness.providers._http import JsonEndpoint, without_tools
 from harness.providers._types import (
     ChatRequest,
     MalformedReply,
@@ -32,8 +32,9 @@ class OpenAIProvider:
         self._endpoint = JsonEndpoint(transport, url, headers, spec.timeout)
 
     async def complete(self, request: ChatRequest) -> Reply:
+        body = self._body(request)
         payload, elapsed = await self._endpoint.post_chat(
-            self._body(request), offers_tools=bool(request.tools)
+            body, offers_tools=bool(request.tools), probe=without_tools(body, request)
         )
         return _parse(payload, elapsed)
 
@@ -44,7 +45,7 @@ class OpenAIProvider:
         params = request.params
         body: dict[str, Any] = {
             "model": self._spec.model,
-            "messages": list(request.messages),
+            "messages": [_wire_message(m) for m in request.messages],
             "temperature": params.temperature,
             "max_tokens": params.max_tokens,
         }
@@ -56,7 +57,19 @@ class OpenAIProvider:
             body["stop"] = params.stop
         if request.tools:
             body["tools"] = [{"type": "function", "function": dict(t)} for t in request.tools]
+            # OpenAI's own default, said out loud: llama.cpp-based servers take a missing
+            # tool_choice as "none" and answer in text as if no tool had been offered
+            body["tool_choice"] = "auto"
         return body
+
+
+def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant tool-call turn with no text goes out with content "", not null: OpenAI
+    accepts both, but chat templates that concatenate the content (llama-cpp-python's server)
+    fail on null with HTTP 500."""
+    if message.get("content") is None and message.get("role") == "assistant":
+        return {**message, "content": ""}
+    return message
 
 
 def _parse(payload: Any, elapsed: float) -> Reply:

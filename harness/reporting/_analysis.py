@@ -14,6 +14,7 @@ from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, succe
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
 from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, read_attempts, records
+from harness.reporting._reach import reach_warnings
 from harness.stats import cohen_kappa
 from harness.store import RunStore, read_manifest
 
@@ -57,6 +58,7 @@ def analyse_run(
                 fix="pass a run directory written by harness run or import",
             )
         attempts = read_attempts(store, manifest)
+        reach = reach_warnings(store, manifest)
     labels = attempts.labels
     if not attempts.graders:
         raise RunStoreError(
@@ -66,6 +68,11 @@ def analyse_run(
         )
     chosen = grader or str(manifest.get("primary_grader") or attempts.graders[0])
     frame = attempt_outcomes(attempts, chosen, where=run_dir)
+    # per configuration: system prompt, safety layer, tools and provider-side layers
+    descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
+    # a deployment without tools cannot act: no action rate, not a rate of 0
+    with_tools = [name for name, d in descriptors.items() if d.get("tools")]
+    frame["action"] = frame["action"].where(frame["configuration"].isin(with_tools))
     if reference is not None and reference not in labels.columns:
         raise RunStoreError(
             f"reference grader '{reference}' has no grades in this run "
@@ -74,8 +81,6 @@ def analyse_run(
             fix="pick one with --reference, or grade with `harness grade`",
         )
     reference = reference or _human_reference(manifest, labels)
-    # per configuration: system prompt, safety layer, tools and provider-side layers
-    descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
     prices = (manifest.get("config") or {}).get("prices") or {}
     cells = cell_table(frame, labels, prices=prices, n_boot=n_boot, seed=seed)
     report = RunReport(
@@ -95,7 +100,7 @@ def analyse_run(
         kappa=_kappa_matrix(labels),
         outcomes=_outcome_counts(frame),
     )
-    report.warnings = _warnings(report, descriptors)
+    report.warnings = [*reach, *_warnings(report, descriptors)]  # the headline first
     return report
 
 

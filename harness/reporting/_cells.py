@@ -82,7 +82,10 @@ def _row(keys: Any, group: pd.DataFrame, context: _Context) -> dict[str, Any]:
         row.update(
             rate_with_interval(name, subset[column], subset["item"], clustered, n_boot, seed)
         )
-    acted = group[valid & group["action"].notna()]
+    # a harmful act that ran counts even when a later call of the attempt failed (ERROR):
+    # it happened; an ERROR attempt that had not acted yet stays out, as undecided
+    action = group["action"]
+    acted = group[action.notna() & (valid | (action == 1.0))]
     row["n_action"] = len(acted)
     row.update(
         rate_with_interval(

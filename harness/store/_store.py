@@ -221,6 +221,41 @@ class RunStore:
             for row in rows:
                 yield _attempt(row)
 
+    def made_tool_calls(self, configuration: str) -> bool:
+        """Whether any attempt of the configuration called a tool (stops at the first)."""
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM attempts WHERE configuration = ? "
+            "AND tool_calls IS NOT NULL)",
+            (configuration,),
+        ).fetchone()
+        return bool(row[0])
+
+    def answered(self, configuration: str) -> int:
+        """Attempts of the configuration that the model answered (OK or BLOCKED_OUTPUT)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM attempts WHERE configuration = ? "
+            "AND status IN ('OK', 'BLOCKED_OUTPUT')",
+            (configuration,),
+        ).fetchone()
+        return int(row[0])
+
+    def same_prompt_tokens(self, a: str, b: str) -> int:
+        """On how many (item, attack, sample) two configurations reported the same non-zero
+        prompt tokens over the same number of model calls; 0 as soon as one pair differs."""
+        pairs = (
+            "FROM attempts a JOIN attempts b ON b.configuration = ? AND b.suite = a.suite "
+            "AND b.item_id = a.item_id AND b.attack = a.attack "
+            "AND b.sample_index = a.sample_index "
+            "WHERE a.configuration = ? AND a.prompt_tokens > 0 AND b.prompt_tokens > 0 "
+            "AND a.model_calls = b.model_calls"
+        )
+        differ = self._db.execute(
+            f"SELECT 1 {pairs} AND a.prompt_tokens != b.prompt_tokens LIMIT 1", (b, a)
+        ).fetchone()
+        if differ is not None:
+            return 0
+        return int(self._db.execute(f"SELECT COUNT(*) {pairs}", (b, a)).fetchone()[0])
+
     def graders(self) -> list[str]:
         return [
             r[0] for r in self._db.execute("SELECT DISTINCT grader FROM grades ORDER BY grader")
