@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
 from harness._errors import UserError
 from harness._version import __version__
+
+if TYPE_CHECKING:  # asyncio and yaml load when a command needs them: `--help` starts faster
+    import asyncio
 
 app = typer.Typer(
     add_completion=False,
@@ -78,8 +79,36 @@ def run(
     ] = None,
 ) -> None:
     """Run an experiment (resuming whatever a previous run left unfinished)."""
+    from harness._report_worker import ReportWorker
+
+    # the report's libraries load in another process while the run sends (see _report_worker)
+    worker = ReportWorker.start(sys.stdout) if report else None
+    try:
+        run_dir = _run(config, force, retry_errors, output, progress, shard)
+        if worker is not None:
+            status, worker = worker.report(run_dir), None
+            if status:
+                raise SystemExit(status)
+        elif report:
+            print_run_report(run_dir)
+    finally:
+        if worker is not None:
+            worker.cancel()
+
+
+def _run(
+    config: Path,
+    force: bool,
+    retry_errors: bool,
+    output: Path | None,
+    progress: bool | None,
+    shard: str | None,
+) -> Path:
+    """`harness run` up to its report: the run directory of a run that ended normally."""
+    import asyncio
+
     from harness.config import load_config
-    from harness.runner import RunOptions, Shard, run_experiment
+    from harness.runner import RunOptions, RunSummary, Shard, run_experiment
 
     slice_ = Shard.parse(shard) if shard else None
     loaded = load_config(config)
@@ -88,7 +117,7 @@ def run(
     )
     stop = asyncio.Event()
 
-    async def go() -> Any:
+    async def go() -> tuple[RunSummary, Path]:
         with _stop_on_signals(stop):
             return await run_experiment(
                 loaded, force=force, options=options, stop=stop, output=output, shard=slice_
@@ -112,9 +141,13 @@ def run(
     if summary.interrupted:
         typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    if report:
-        _print_report(run_dir)
-        _print_agreement(run_dir)
+    return run_dir
+
+
+def print_run_report(run_dir: Path) -> None:
+    """What `harness run` prints at its end: the report, then the graders' agreement."""
+    _print_report(run_dir)
+    _print_agreement(run_dir)
 
 
 def _print_reach(run_dir: Path) -> None:
@@ -163,6 +196,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 @contextlib.contextmanager
 def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -310,6 +345,8 @@ def grade(
     ] = None,
 ) -> None:
     """(Re-)grade a stored run; no request is sent to the graded models (judges are called)."""
+    import asyncio
+
     from harness.config import load_config
     from harness.runner import grade_run
     from harness.store import read_manifest, write_manifest
@@ -326,6 +363,8 @@ def grade(
 
 
 def _options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    import yaml
+
     options: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
