@@ -17,6 +17,8 @@ from harness._version import __version__
 if TYPE_CHECKING:  # asyncio and yaml load when a command needs them: `--help` starts faster
     import asyncio
 
+    from harness._report_worker import EndOfRunReport
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -79,21 +81,19 @@ def run(
     ] = None,
 ) -> None:
     """Run an experiment (resuming whatever a previous run left unfinished)."""
-    from harness._report_worker import ReportWorker
+    from harness._report_worker import EndOfRunReport
 
     # the report's libraries load in another process while the run sends (see _report_worker)
-    worker = ReportWorker.start(sys.stdout) if report else None
+    end = EndOfRunReport(sys.stdout) if report else None
     try:
-        run_dir = _run(config, force, retry_errors, output, progress, shard)
-        if worker is not None:
-            status, worker = worker.report(run_dir), None
+        run_dir = _run(config, force, retry_errors, output, progress, shard, end)
+        if end is not None:
+            status = end.print(run_dir)
             if status:
                 raise SystemExit(status)
-        elif report:
-            print_run_report(run_dir)
     finally:
-        if worker is not None:
-            worker.cancel()
+        if end is not None:
+            end.cancel()
 
 
 def _run(
@@ -103,6 +103,7 @@ def _run(
     output: Path | None,
     progress: bool | None,
     shard: str | None,
+    end: EndOfRunReport | None,
 ) -> Path:
     """`harness run` up to its report: the run directory of a run that ended normally."""
     import asyncio
@@ -112,6 +113,8 @@ def _run(
 
     slice_ = Shard.parse(shard) if shard else None
     loaded = load_config(config)
+    if end is not None:
+        end.prepare()
     options = RunOptions(
         retry_errors=retry_errors, progress=sys.stderr.isatty() if progress is None else progress
     )
