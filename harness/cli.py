@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # asyncio and yaml load when a command needs them: `--help` s
 
     from harness._report_worker import EndOfRunReport
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
