@@ -70,9 +70,10 @@ def analyse_run(
     frame = attempt_outcomes(attempts, chosen, where=run_dir)
     # per configuration: system prompt, safety layer, tools and provider-side layers
     descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
-    # a deployment without tools cannot act: no action rate, not a rate of 0
-    with_tools = [name for name, d in descriptors.items() if d.get("tools")]
-    frame["action"] = frame["action"].where(frame["configuration"].isin(with_tools))
+    # a deployment declared without tools cannot act: no action rate, not a rate of 0 (a
+    # manifest that does not say, as older ones, leaves the stored outcome as it is)
+    no_tools = [name for name, d in descriptors.items() if "tools" in d and not d["tools"]]
+    frame["action"] = frame["action"].mask(frame["configuration"].isin(no_tools))
     if reference is not None and reference not in labels.columns:
         raise RunStoreError(
             f"reference grader '{reference}' has no grades in this run "
