@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Iterator
@@ -41,6 +42,11 @@ def main() -> None:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_USER_ERROR) from None
+    finally:
+        # Python's exit collects every object the imports made: 0.15 s once the HTTP stack is
+        # loaded, for memory the process is about to give back anyway. Frozen, they are not
+        # walked; files, the store and threads are closed by then, so nothing waits on it.
+        gc.freeze()
 
 
 @app.command()
