@@ -434,13 +434,14 @@ def annotate(
                 fix="annotate a run whose models answered",
             )
         settings = Settings(run_dir, definition, items, annotator, adjudicate, reveal)
-        # the strata's names stay off the screen: they would tell annotators what is sampled
-        typer.echo(
-            f"sample {definition.name}: {len(items)} attempts in {len(definition.strata)} strata",
-            err=True,
-        )
 
         def ready(url: str) -> None:
+            # the strata's names stay off the screen: they would tell annotators what is sampled
+            typer.echo(
+                f"sample {definition.name}: {len(items)} attempts in "
+                f"{len(definition.strata)} strata",
+                err=True,
+            )
             mode = "adjudication" if adjudicate else "labelling"
             typer.echo(f"{mode} page: {url}", err=True)
             typer.echo("every label is saved as it is given; Ctrl-C stops the server", err=True)

@@ -4,6 +4,7 @@ The server (aiohttp) is imported only by `serve_annotation`; the store side is l
 report can find the human raters without loading a web server.
 """
 
+from harness.annotate._consensus import CONSENSUS, human_consensus
 from harness.annotate._sample import ALL, STRATA, annotator_order, choose_sample, draw, sample_name
 from harness.annotate._store import (
     ADJUDICATED,
@@ -18,6 +19,7 @@ from harness.annotate._store import (
 __all__ = [
     "ADJUDICATED",
     "ALL",
+    "CONSENSUS",
     "HUMAN_PREFIX",
     "LABELS",
     "STRATA",
@@ -27,6 +29,7 @@ __all__ = [
     "annotator_order",
     "choose_sample",
     "draw",
+    "human_consensus",
     "rater_of",
     "sample_name",
 ]

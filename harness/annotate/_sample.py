@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness._errors import UserError
 from harness.annotate._store import AnnotationStore, SampleDefinition, annotation_raters
-from harness.store import RunStore, Status, read_manifest
+from harness.store import Status, read_manifest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,25 +69,34 @@ def draw(
     return chosen, {k: counts[k] for k in sorted(groups) if counts[k]}
 
 
-def gradable(run_dir: Path, store: RunStore, stratify_by: Sequence[str]) -> tuple[Any, str | None]:
+def gradable(
+    run_dir: Path, annotations: AnnotationStore, stratify_by: Sequence[str]
+) -> tuple[pd.DataFrame, str | None]:
     """The attempts a person can label (status OK: blocked and failed ones have no reply of
-    the model's to judge), with the primary grader's label when the sample stratifies by it."""
-    columns = ["attempt_id", "status", *[c for c in stratify_by if c != "label"]]
-    frame = store.attempts_frame(columns)
-    frame = frame[frame["status"] == Status.OK.value].drop(columns="status")
+    the model's to judge), with the primary grader's label when the sample stratifies by it.
+
+    Read through the annotation store's own sqlite3 connection, never the ADBC reader: a
+    second SQLite library in this process would delete the WAL under that connection."""
+    columns = ["attempt_id", *[c for c in stratify_by if c != "label"]]
+    frame = annotations.frame(
+        f"SELECT {', '.join(columns)} FROM attempts WHERE status = ? ORDER BY attempt_id",
+        (Status.OK.value,),
+    )
     if "label" not in stratify_by:
         return frame, None
-    grader = _label_grader(run_dir, store)
-    grades = store.grades_frame(["attempt_id", "grader", "label"])
-    labels = grades[grades["grader"] == grader].set_index("attempt_id")["label"]
+    grader = _label_grader(run_dir, annotations)
+    labels = annotations.frame(
+        "SELECT attempt_id, label FROM grades WHERE grader = ?", (grader,)
+    ).set_index("attempt_id")["label"]
     frame = frame.assign(label=frame["attempt_id"].map(labels).fillna("UNGRADED"))
     return frame, grader
 
 
-def _label_grader(run_dir: Path, store: RunStore) -> str:
+def _label_grader(run_dir: Path, annotations: AnnotationStore) -> str:
     manifest = read_manifest(run_dir) or {}
     people = annotation_raters(run_dir)
-    machine = [g for g in store.graders() if g not in people]
+    graders = annotations.frame("SELECT DISTINCT grader FROM grades ORDER BY grader")["grader"]
+    machine = [str(g) for g in graders if g not in people]
     primary = manifest.get("primary_grader")
     if primary in machine:
         return str(primary)
@@ -123,14 +132,12 @@ def choose_sample(
         if stored:
             latest = list(stored.values())[-1]
             return latest, annotations.sample_items(latest.name)
-        with RunStore(run_dir) as store:
-            frame, _ = gradable(run_dir, store, ())
+        frame, _ = gradable(run_dir, annotations, ())
         definition = SampleDefinition(ALL, None, seed, (), None, {"all": len(frame)})
         return definition, sorted(frame["attempt_id"])
     name = sample_name(size, seed, stratify_by)
     if name not in stored:
-        with RunStore(run_dir) as store:
-            frame, grader = gradable(run_dir, store, stratify_by)
+        frame, grader = gradable(run_dir, annotations, stratify_by)
         if frame.empty:
             raise UserError(
                 "this run has no attempt with a reply to label (none has status OK)",

@@ -130,11 +130,15 @@ def build_app(settings: Settings, annotations: AnnotationStore) -> web.Applicati
     async def protocol_page(_: web.Request) -> web.Response:
         return web.Response(body=protocol, content_type="text/html", charset="utf-8")
 
+    async def no_icon(_: web.Request) -> web.Response:
+        return web.Response(status=204)
+
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app.router.add_get("/", static("index.html"))
     for name in ("app.js", "app.css"):
         app.router.add_get(f"/static/{name}", static(name))
     app.router.add_get("/protocol", protocol_page)
+    app.router.add_get("/favicon.ico", no_icon)
     app.router.add_get("/api/session", api.session)
     app.router.add_get("/api/item", api.item)
     app.router.add_post("/api/label", api.label)

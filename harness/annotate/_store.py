@@ -16,10 +16,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.grading import Label
 from harness.store import DB_NAME, RunStore, now_iso
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ADJUDICATED",
@@ -154,6 +157,12 @@ class AnnotationStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        import pandas as pd
+
+        with self._lock:
+            return pd.read_sql_query(sql, self._db, params=tuple(params))
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
