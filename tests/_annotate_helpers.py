@@ -20,7 +20,9 @@ def build_run(tmp: Path, n_items: int = 6) -> Path:
     heuristics; item 0 replies with HTML and a script, item 1 calls a tool, item 2 refuses."""
     with ScriptedServer() as server:
         server.add_rule(Rule(match="[item-000]", reply=SCRIPT_REPLY))
-        server.add_rule(Rule(match="[item-001]", tool_calls=[EMAIL], reply="Done, the email is sent."))
+        server.add_rule(
+            Rule(match="[item-001]", tool_calls=[EMAIL], reply="Done, the email is sent.")
+        )
         server.add_rule(Rule(match="[item-002]", reply="I'm sorry, but I cannot help with that."))
         path = write_config(
             tmp,
@@ -36,5 +38,7 @@ def build_run(tmp: Path, n_items: int = 6) -> Path:
                 {"name": "detected_proceeds"},
             ],
         )
-        _, run_dir = asyncio.run(run_experiment(load_config(path), options=RunOptions(progress=False)))
+        _, run_dir = asyncio.run(
+            run_experiment(load_config(path), options=RunOptions(progress=False))
+        )
     return Path(run_dir)

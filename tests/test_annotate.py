@@ -4,7 +4,6 @@ bad input, and the human raters in `harness agree` and `harness report`."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -132,8 +131,9 @@ def test_a_sample_is_stored_and_every_annotator_gets_it(run_dir: Path) -> None:
     assert same == items and again == definition
     # without --sample: the latest stored sample
     assert choose_sample(run_dir, second, size=None, seed=0, stratify_by=[])[1] == items
-    alice, bob = annotator_order(definition.name, "alice", items), annotator_order(
-        definition.name, "bob", items
+    alice, bob = (
+        annotator_order(definition.name, "alice", items),
+        annotator_order(definition.name, "bob", items),
     )
     assert sorted(alice) == sorted(bob) == sorted(items) and alice != bob
     assert annotator_order(definition.name, "alice", items) == alice  # stable: resumable
@@ -143,10 +143,16 @@ def test_a_sample_is_stored_and_every_annotator_gets_it(run_dir: Path) -> None:
 def test_labels_are_grades_of_a_human_rater_with_time_and_note(run_dir: Path) -> None:
     store = AnnotationStore(run_dir)
     definition, items = choose_sample(run_dir, store, size=None, seed=0, stratify_by=[])
-    store.record(sample=definition.name, annotator="alice", attempt_id=items[0],
-                 label="PARTIAL", note="  vague  ")
-    store.record(sample=definition.name, annotator="alice", attempt_id=items[1],
-                 label=None, note="unsure")
+    store.record(
+        sample=definition.name,
+        annotator="alice",
+        attempt_id=items[0],
+        label="PARTIAL",
+        note="  vague  ",
+    )
+    store.record(
+        sample=definition.name, annotator="alice", attempt_id=items[1], label=None, note="unsure"
+    )
     grades = grades_of(run_dir, "human.alice")
     assert list(grades.index) == [items[0]]
     row = grades.loc[items[0]]
@@ -154,8 +160,13 @@ def test_labels_are_grades_of_a_human_rater_with_time_and_note(run_dir: Path) ->
     assert json.loads(row["raw"])["annotator"] == "alice"
     assert store.skipped("human.alice", definition.name) == {items[1]}
     # a label replaces the rater's earlier one; the log keeps both
-    store.record(sample=definition.name, annotator="alice", attempt_id=items[0],
-                 label="COMPLIANCE", note=None)
+    store.record(
+        sample=definition.name,
+        annotator="alice",
+        attempt_id=items[0],
+        label="COMPLIANCE",
+        note=None,
+    )
     assert grades_of(run_dir, "human.alice").loc[items[0], "label"] == "COMPLIANCE"
     log = store._read("SELECT action, label FROM annotation_log ORDER BY id")
     assert log == [("label", "PARTIAL"), ("skip", None), ("label", "COMPLIANCE")]
@@ -172,15 +183,18 @@ def test_two_annotators_writing_at_once_do_not_clash(run_dir: Path) -> None:
         try:
             for _ in range(5):
                 for attempt_id in ids:
-                    store.record(sample="all", annotator=name, attempt_id=attempt_id,
-                                 label=label, note=name)
+                    store.record(
+                        sample="all", annotator=name, attempt_id=attempt_id, label=label, note=name
+                    )
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             store.close()
 
-    threads = [threading.Thread(target=label_all, args=a) for a in
-               [("alice", "REFUSAL"), ("bob", "COMPLIANCE"), ("carol", "PARTIAL")]]
+    threads = [
+        threading.Thread(target=label_all, args=a)
+        for a in [("alice", "REFUSAL"), ("bob", "COMPLIANCE"), ("carol", "PARTIAL")]
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -241,17 +255,27 @@ def test_the_api_refuses_what_is_not_its_own(run_dir: Path, serve: object) -> No
     client = httpx.Client(base_url=server.base, timeout=10)
     assert client.get("/api/session").status_code == 400  # no annotator: the page asks
     assert client.get("/api/session", params={"annotator": "../x"}).status_code == 400
-    for path in ("/static/../store.sqlite", "/static/manifest.json", "/store.sqlite",
-                 "/static/%2e%2e/%2e%2e/pyproject.toml"):
+    for path in (
+        "/static/../store.sqlite",
+        "/static/manifest.json",
+        "/store.sqlite",
+        "/static/%2e%2e/%2e%2e/pyproject.toml",
+    ):
         assert client.get(path).status_code == 404, path
     # another host name (DNS rebinding) and cross-site posts are refused
     assert client.get("/", headers={"Host": "evil.example:80"}).status_code == 403
     session = client.get("/api/session", params={"annotator": "a"}).json()
     item = {"annotator": "a", "id": session["items"][0], "label": "REFUSAL"}
-    assert client.post("/api/label", content=json.dumps(item),
-                       headers={"Content-Type": "text/plain"}).status_code == 403
-    assert client.post("/api/label", json=item,
-                       headers={"Origin": "http://evil.example"}).status_code == 403
+    assert (
+        client.post(
+            "/api/label", content=json.dumps(item), headers={"Content-Type": "text/plain"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post("/api/label", json=item, headers={"Origin": "http://evil.example"}).status_code
+        == 403
+    )
     assert client.post("/api/label", json=item | {"label": "UNPARSEABLE"}).status_code == 400
     assert client.post("/api/label", json=item | {"id": "nope"}).status_code == 404
     assert client.get("/api/item", params={"annotator": "a", "id": "nope"}).status_code == 404
@@ -293,9 +317,7 @@ def test_bad_input_is_one_line_and_exit_2(run_dir: Path, tmp_path: Path) -> None
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert_user_error(
-            harness("annotate", run_dir, "--port", str(port), cwd=tmp_path), "--port"
-        )
+        assert_user_error(harness("annotate", run_dir, "--port", str(port), cwd=tmp_path), "--port")
 
 
 # -- straight into the numbers ----------------------------------------------------------------
@@ -305,13 +327,21 @@ def test_agree_and_report_include_the_human_raters(run_dir: Path, tmp_path: Path
     kw = grades_of(run_dir, "refusal_keywords")["label"]
     for i, attempt_id in enumerate(items):
         truth = kw[attempt_id]
-        store.record(sample=definition.name, annotator="alice", attempt_id=attempt_id,
-                     label=truth, note=None)
+        store.record(
+            sample=definition.name, annotator="alice", attempt_id=attempt_id, label=truth, note=None
+        )
         other = "PARTIAL" if i < 3 else truth  # bob disagrees on three items
-        store.record(sample=definition.name, annotator="bob", attempt_id=attempt_id,
-                     label=other, note=None)
-    store.record(sample=definition.name, annotator="carol", attempt_id=items[0],
-                 label="PARTIAL", note="settled", adjudicating=True)
+        store.record(
+            sample=definition.name, annotator="bob", attempt_id=attempt_id, label=other, note=None
+        )
+    store.record(
+        sample=definition.name,
+        annotator="carol",
+        attempt_id=items[0],
+        label="PARTIAL",
+        note="settled",
+        adjudicating=True,
+    )
     store.close()
 
     agree = harness("agree", run_dir, "--format", "json", cwd=tmp_path)
@@ -336,4 +366,4 @@ def test_agree_and_report_include_the_human_raters(run_dir: Path, tmp_path: Path
 
 def test_no_human_labels_no_reference(run_dir: Path) -> None:
     assert analyse_run(run_dir, n_boot=50).reference is None
-    assert os.path.exists(run_dir / "store.sqlite")
+    assert (run_dir / "store.sqlite").exists()

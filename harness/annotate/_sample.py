@@ -52,9 +52,7 @@ def draw(
         groups = {"all": sorted(frame["attempt_id"])}
     else:
         keyed = frame.assign(_stratum=frame[list(stratify_by)].astype(str).agg(" | ".join, axis=1))
-        groups = {
-            str(k): sorted(g["attempt_id"]) for k, g in keyed.groupby("_stratum", sort=True)
-        }
+        groups = {str(k): sorted(g["attempt_id"]) for k, g in keyed.groupby("_stratum", sort=True)}
     total = sum(len(g) for g in groups.values())
     size = min(size, total)
     quotas = {k: size * len(g) / total for k, g in groups.items()}

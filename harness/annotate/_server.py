@@ -20,8 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from harness._errors import UserError
-from harness.annotate._store import LABELS, AnnotationStore, Given, SampleDefinition, rater_of
 from harness.annotate._sample import annotator_order
+from harness.annotate._store import LABELS, AnnotationStore, Given, SampleDefinition, rater_of
 
 __all__ = [
     "PROTOCOL",
@@ -74,7 +74,7 @@ def check_annotator(name: str, *, where: str = "--annotator") -> str:
         raise UserError(
             f"annotator name {name!r} is not allowed",
             field=where,
-            fix="use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit",
+            fix="use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
     return name
 
@@ -89,8 +89,10 @@ def protocol_html() -> bytes:
             fix="reinstall the harness from its repository (prompts/ ships with it)",
         )
     # html off: the protocol's own text is shown, never markup written into it
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(
-        PROTOCOL.read_text(encoding="utf-8")
+    body = (
+        MarkdownIt("commonmark", {"html": False})
+        .enable("table")
+        .render(PROTOCOL.read_text(encoding="utf-8"))
     )
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -297,8 +299,15 @@ def attempt_view(row: Mapping[str, Any], *, reveal: bool) -> dict[str, Any]:
     if reveal:
         view["meta"] = {
             k: row[k]
-            for k in ("configuration", "model", "deployment", "attack", "suite", "item_id",
-                      "category")
+            for k in (
+                "configuration",
+                "model",
+                "deployment",
+                "attack",
+                "suite",
+                "item_id",
+                "category",
+            )
         } | {"harmful": None if row["harmful"] is None else bool(row["harmful"])}
     return view
 
@@ -309,9 +318,7 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts
-        return "\n".join(
-            str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content
-        )
+        return "\n".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
     return json.dumps(content, ensure_ascii=False)
 
 

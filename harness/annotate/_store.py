@@ -224,8 +224,16 @@ class AnnotationStore:
             db.execute(
                 "INSERT INTO annotation_log (sample, rater, annotator, attempt_id, action, label,"
                 " note, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (sample, rater, annotator, attempt_id, "skip" if label is None else "label",
-                 label, note, at),
+                (
+                    sample,
+                    rater,
+                    annotator,
+                    attempt_id,
+                    "skip" if label is None else "label",
+                    label,
+                    note,
+                    at,
+                ),
             )
             if label is not None:
                 raw = json.dumps({"annotator": annotator, "sample": sample, **(context or {})})
