@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -117,13 +117,13 @@ class Given:
 
 def annotation_raters(run_dir: Path) -> dict[str, RaterKind]:
     """Raters written by `harness annotate` in this run (none if it was never annotated)."""
-    db = sqlite3.connect(f"file:{run_dir / DB_NAME}?mode=ro", uri=True, timeout=_LOCK_WAIT_S)
-    try:
+    with closing(sqlite3.connect(run_dir / DB_NAME, timeout=_LOCK_WAIT_S)) as db:
+        annotated = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'annotation_raters'"
+        ).fetchone()
+        if not annotated:
+            return {}
         rows = db.execute("SELECT rater, kind FROM annotation_raters ORDER BY rater").fetchall()
-    except sqlite3.OperationalError:  # no such table: never annotated
-        return {}
-    finally:
-        db.close()
     return {str(r): "adjudicated" if k == "adjudicated" else "human" for r, k in rows}
 
 

@@ -127,6 +127,7 @@ async function show(index) {
   showError("");
   state.index = index;
   state.item = item;
+  document.body.classList.remove("finished");
   $("finished").hidden = true;
   $("item").hidden = false;
   $("position").textContent = `Item ${index + 1} of ${session.items.length}`;
@@ -297,6 +298,7 @@ async function go(delta) {
 
 function showFinished() {
   state.item = null;
+  document.body.classList.add("finished");
   $("item").hidden = true;
   $("finished").hidden = false;
   const session = state.session;
