@@ -101,7 +101,7 @@ def _label_grader(run_dir: Path, annotations: AnnotationStore) -> str:
     if machine:
         return machine[0]
     raise UserError(
-        "--stratify-by label needs a graded run, and this run has no grades",
+        "stratifying by `label` needs a graded run, and this run has no grades",
         file=run_dir,
         field="--stratify-by",
         fix="grade it first (harness grade RUN --grader refusal_keywords) or drop `label`",
