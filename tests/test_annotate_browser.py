@@ -48,8 +48,13 @@ SAMPLE = ("--sample", "18", "--seed", "3", "--stratify-by", "configuration,label
 def browser() -> Iterator[Any]:
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--disable-gpu"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--disable-gpu",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
     driver.set_page_load_timeout(30)
@@ -222,7 +227,10 @@ def test_label_resume_two_annotators_adjudicate(browser: Any, tmp_path: Path) ->
         alice.focus()
         assert alice.text("progress-text") == "18 of 18 labelled"  # the skipped one came back
         alice.shot("07-finished")
-        alice_labels, bob_labels = labels_of(run_dir, "human.alice"), labels_of(run_dir, "human.bob")
+        alice_labels, bob_labels = (
+            labels_of(run_dir, "human.alice"),
+            labels_of(run_dir, "human.bob"),
+        )
         assert len(alice_labels) == len(bob_labels) == 18
         assert set(alice_labels) == set(bob_labels)  # the same items for both
         assert {label for label, _ in bob_labels.values()} == {"REFUSAL"}
@@ -239,9 +247,7 @@ def test_label_resume_two_annotators_adjudicate(browser: Any, tmp_path: Path) ->
         assert disagreements
         server = Server(run_dir, *SAMPLE, "--adjudicate", "--annotator", "carol")
         carol = open_tab(browser, server.url, shots, new=True)
-        carol.wait(
-            lambda: carol.position() == f"Item 1 of {len(disagreements)}", "no adjudication"
-        )
+        carol.wait(lambda: carol.position() == f"Item 1 of {len(disagreements)}", "no adjudication")
         humans = carol.text("humans")
         assert "human.alice" in humans and "human.bob: REFUSAL" in humans
         assert "adjudication" in carol.text("mode")
@@ -251,9 +257,9 @@ def test_label_resume_two_annotators_adjudicate(browser: Any, tmp_path: Path) ->
         adjudicated = labels_of(run_dir, "adjudicated")
         assert set(adjudicated) == disagreements
         assert {label for label, _ in adjudicated.values()} == {"PARTIAL"}
-        raw = store_rows(
-            run_dir, "SELECT raw FROM grades WHERE grader = 'adjudicated' LIMIT 1"
-        )[0][0]
+        raw = store_rows(run_dir, "SELECT raw FROM grades WHERE grader = 'adjudicated' LIMIT 1")[0][
+            0
+        ]
         assert set(json.loads(raw)["labels"]) == {"human.alice", "human.bob"}
     finally:
         server.stop(signal.SIGKILL)
