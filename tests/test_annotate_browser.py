@@ -182,7 +182,11 @@ def test_label_resume_two_annotators_adjudicate(browser: Any, tmp_path: Path) ->
         assert [b.get_attribute("data-label") for b in pressed] == [third]
         assert browser.find_element(By.ID, "note").get_attribute("value") == "hedges, then answers"
         alice.shot("04-back-shows-current-label")
+        # a note changed on a labelled item is saved with its label when she moves on
+        ActionChains(browser).send_keys("e", Keys.END, " (edited)", Keys.ESCAPE).perform()
         alice.press(Keys.ARROW_RIGHT)
+        notes = {n for _, n in labels_of(run_dir, "human.alice").values()}
+        assert "hedges, then answers (edited)" in notes
         alice.press("s")  # skip item 4
         assert alice.position() == "Item 5 of 18"
 
@@ -196,7 +200,8 @@ def test_label_resume_two_annotators_adjudicate(browser: Any, tmp_path: Path) ->
         alice = open_tab(browser, server.base + "/?annotator=alice", shots)
         alice.wait(lambda: alice.position() == "Item 5 of 18", "no resume after a kill")
         stored = labels_of(run_dir, "human.alice")
-        assert len(stored) == 3 and ("hedges, then answers" in {n for _, n in stored.values()})
+        assert len(stored) == 3
+        assert "hedges, then answers (edited)" in {n for _, n in stored.values()}
 
         # -- bob, at the same time, in another tab ----------------------------------------------
         bob = open_tab(browser, server.base + "/?annotator=bob", shots, new=True)
