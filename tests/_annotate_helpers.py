@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+from _cli_helpers import cli_env
 from helpers import write_config
 
 from harness.config import load_config
@@ -42,3 +47,29 @@ def build_run(tmp: Path, n_items: int = 6) -> Path:
             run_experiment(load_config(path), options=RunOptions(progress=False))
         )
     return Path(run_dir)
+
+
+class Server:
+    """`harness annotate` in a subprocess, on a free port."""
+
+    def __init__(self, run_dir: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "harness", "annotate", str(run_dir), "--port", "0", *args],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(run_dir.parent),
+        )
+        assert self.process.stderr is not None
+        self.lines: list[str] = []
+        for line in self.process.stderr:
+            self.lines.append(line)
+            found = re.search(r"(http://\S+)", line)
+            if found:
+                self.url = found.group(1)
+                self.base = self.url.split("/?")[0].rstrip("/")
+                return
+        raise AssertionError("the server never said where it listens: " + "".join(self.lines))
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)

@@ -4,12 +4,9 @@ bad input, and the human raters in `harness agree` and `harness report`."""
 from __future__ import annotations
 
 import json
-import re
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -18,8 +15,8 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from _annotate_helpers import SCRIPT_REPLY, build_run
-from _cli_helpers import assert_user_error, cli_env, harness
+from _annotate_helpers import SCRIPT_REPLY, Server, build_run
+from _cli_helpers import assert_user_error, harness
 
 from harness.annotate import (
     CONSENSUS,
@@ -47,32 +44,6 @@ def run_dir(built: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(built, target)
     return target
-
-
-class Server:
-    """`harness annotate` in a subprocess, on a free port."""
-
-    def __init__(self, run_dir: Path, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "harness", "annotate", str(run_dir), "--port", "0", *args],
-            stderr=subprocess.PIPE,
-            text=True,
-            env=cli_env(run_dir.parent),
-        )
-        assert self.process.stderr is not None
-        self.lines: list[str] = []
-        for line in self.process.stderr:
-            self.lines.append(line)
-            found = re.search(r"(http://\S+)", line)
-            if found:
-                self.url = found.group(1)
-                self.base = self.url.split("/?")[0].rstrip("/")
-                return
-        raise AssertionError("the server never said where it listens: " + "".join(self.lines))
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=30)
 
 
 @pytest.fixture

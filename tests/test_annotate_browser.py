@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _annotate_helpers import build_run
+from _annotate_helpers import Server, build_run
 from _cli_helpers import harness
-from test_annotate import Server
 
 webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')"
