@@ -460,6 +460,10 @@ def annotate(
                 )
 
         asyncio.run(go())
+        for rater, labelled, skipped in annotations.progress(definition.name, items):
+            typer.echo(
+                f"{rater}: {labelled} of {len(items)} labelled, {skipped} skipped", err=True
+            )
     finally:
         annotations.close()
 

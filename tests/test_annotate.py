@@ -263,6 +263,10 @@ def test_reveal_shows_configuration_and_graders(run_dir: Path, serve: object) ->
     item = client.get("/api/item", params={"id": first}).json()
     assert item["meta"]["configuration"].startswith("m/")
     assert set(item["graders"]) == {"refusal_keywords", "detected_proceeds"}
+    client.post("/api/label", json={"id": first, "label": "PARTIAL"})
+    assert server.stop() == 0  # SIGTERM: a clean stop, with a summary
+    assert "human.alice: 1 of 18 labelled, 0 skipped" in server.process.stderr.read()
+    assert json.loads(grades_of(run_dir, "human.alice").loc[first, "raw"])["reveal"] is True
 
 
 def test_an_explicit_host_is_warned_about(run_dir: Path, serve: object) -> None:

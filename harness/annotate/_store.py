@@ -269,6 +269,21 @@ class AnnotationStore:
             last[str(attempt_id)] = str(action)
         return {a for a, action in last.items() if action == "skip"}
 
+    def progress(self, sample: str, attempt_ids: Sequence[str]) -> list[tuple[str, int, int]]:
+        """Per rater that worked on this sample: attempts labelled, attempts left skipped."""
+        raters = [
+            r[0]
+            for r in self._read(
+                "SELECT DISTINCT rater FROM annotation_log WHERE sample = ? ORDER BY rater",
+                (sample,),
+            )
+        ]
+        found = []
+        for rater in map(str, raters):
+            labelled = self.given(rater, attempt_ids)
+            found.append((rater, len(labelled), len(self.skipped(rater, sample) - set(labelled))))
+        return found
+
     def human_labels(self, attempt_ids: Sequence[str]) -> dict[str, list[Given]]:
         """Every annotator's label of each attempt (humans, not the adjudicated rater)."""
         rows = self._read(

@@ -167,8 +167,8 @@ function renderConversation(item) {
 }
 
 function roleName(role) {
-  return { user: "request", assistant: "model", tool: "tool result", system: "system prompt" }[role]
-    || role;
+  // neutral names: an attack's fabricated turns are assistant turns the model never wrote
+  return { tool: "tool result", system: "system prompt" }[role] || role;
 }
 
 function renderReply(item) {
