@@ -249,6 +249,10 @@ def test_the_api_refuses_what_is_not_its_own(run_dir: Path, serve: object) -> No
     )
     assert client.post("/api/label", json=item | {"label": "UNPARSEABLE"}).status_code == 400
     assert client.post("/api/label", json=item | {"id": "nope"}).status_code == 404
+    assert client.post("/api/label", json=item | {"id": ["x"]}).status_code == 404
+    assert client.post("/api/label", json=item | {"note": 5}).status_code == 400
+    assert client.post("/api/label", json=[item]).status_code == 400
+    assert client.get("/api/session", params={"annotator": "a\n"}).status_code == 400
     assert client.get("/api/item", params={"annotator": "a", "id": "nope"}).status_code == 404
     page = client.get("/")
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]

@@ -41,7 +41,7 @@ _FILES = {
     "app.css": "text/css",
     "index.html": "text/html",
 }
-ANNOTATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ANNOTATOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HEADERS = {
     # only this server's own scripts and styles; the protocol is framed by this page only
     "Content-Security-Policy": (
@@ -70,7 +70,7 @@ class Settings:
 
 
 def check_annotator(name: str, *, where: str = "--annotator") -> str:
-    if not ANNOTATOR.match(name):
+    if not ANNOTATOR.fullmatch(name):
         raise UserError(
             f"annotator name {name!r} is not allowed",
             field=where,
@@ -119,7 +119,11 @@ def build_app(settings: Settings, annotations: AnnotationStore) -> web.Applicati
                 origin is not None and origin != f"http://{request.host}"
             ):
                 return web.Response(status=403, text="JSON from this page only")
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:  # 4xx replies carry the same headers
+            error.headers.update(_HEADERS)
+            raise
         response.headers.update(_HEADERS)
         return response
 
@@ -152,10 +156,11 @@ class _Api:
     def __init__(self, settings: Settings, annotations: AnnotationStore) -> None:
         self.settings = settings
         self.store = annotations
+        self.members = frozenset(settings.items)
 
     def _annotator(self, value: Any) -> str:
         name = value if isinstance(value, str) and value else self.settings.annotator
-        if name is None or not ANNOTATOR.match(name):
+        if name is None or not ANNOTATOR.fullmatch(name):
             raise web.HTTPBadRequest(text="give an annotator name: letters, digits, . _ -")
         return name
 
@@ -202,7 +207,7 @@ class _Api:
     async def item(self, request: web.Request) -> web.Response:
         annotator = self._annotator(request.query.get("annotator"))
         attempt_id = request.query.get("id", "")
-        if attempt_id not in self.settings.items:
+        if attempt_id not in self.members:
             raise web.HTTPNotFound(text="no such item in this sample")
         row = await asyncio.to_thread(self.store.attempt, attempt_id)
         if row is None:
@@ -231,7 +236,7 @@ class _Api:
     async def _record(self, body: Mapping[str, Any], label: str | None) -> web.Response:
         annotator = self._annotator(body.get("annotator"))
         attempt_id = body.get("id")
-        if attempt_id not in self.settings.items:
+        if not isinstance(attempt_id, str) or attempt_id not in self.members:
             raise web.HTTPNotFound(text="no such item in this sample")
         note = body.get("note")
         if note is not None and (not isinstance(note, str) or len(note) > _NOTE_LIMIT):
