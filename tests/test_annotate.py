@@ -330,6 +330,10 @@ def test_agree_and_report_include_the_human_raters(run_dir: Path, tmp_path: Path
     assert {"human.alice", "human.bob", "adjudicated", "refusal_keywords"} <= raters
     pair = next(p for p in result["pairs"] if {p["a"], p["b"]} == {"human.alice", "human.bob"})
     assert pair["n"] == 12 and pair["percent_agreement"] == pytest.approx(75.0)
+    assert CONSENSUS not in raters
+    against = harness("agree", run_dir, "--reference", CONSENSUS, "--format", "json", cwd=tmp_path)
+    assert against.returncode == 0, against.stderr
+    assert "human_consensus" in against.stdout
 
     report = analyse_run(run_dir, n_boot=200)
     assert report.reference == CONSENSUS
