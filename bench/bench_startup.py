@@ -64,7 +64,13 @@ def _config(directory: Path, base_url: str, requests: int) -> Path:
 
 def time_help(python: str) -> float:
     started = time.perf_counter()
-    subprocess.run([python, "-m", "harness", "--help"], check=True, capture_output=True)
+    # out of any checkout: `-m` would import a `harness` directory in the working directory
+    subprocess.run(
+        [python, "-m", "harness", "--help"],
+        check=True,
+        capture_output=True,
+        cwd=tempfile.gettempdir(),
+    )
     return time.perf_counter() - started
 
 
@@ -79,6 +85,7 @@ def time_run(python: str, server: ScriptedServer, requests: int) -> tuple[float,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            cwd=tmp,
         )
         assert process.stderr is not None and process.stdout is not None
         summary_at = None
