@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from _cli_helpers import cli_env, harness
 
@@ -99,3 +100,61 @@ def test_api_key_never_leaks(tmp_path: Path) -> None:
     seen |= {" ".join(map(str, r.args[3:])): [r.stdout, r.stderr] for r in [run, *outputs]}
     leaks = [where for where, texts in seen.items() if any(SECRET_PART in t for t in texts)]
     assert leaks == []
+
+
+def _short_key_experiment(tmp_path: Path, server: ScriptedServer) -> Path:
+    rows = [{"id": f"p{i}", "prompt": f"explain topic {i} in a sentence"} for i in range(4)]
+    rows.append({"id": "rejected", "prompt": "REJECT this request"})
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = {
+        "provider": "openai",
+        "model": "gpt-test",
+        "base_url": server.base_url,
+        "api_key_env": "HARNESS_TEST_KEY",
+        "retry": {"max_attempts": 1},
+    }
+    config = {
+        "name": "short-keys",
+        "models": {"mixa": model, "maxi": model},
+        "deployments": {"raw": {}},
+        "configurations": {"matrix": {"models": ["mixa", "maxi"], "deployments": ["raw"]}},
+        "suites": [{"name": "core", "source": "suite.jsonl"}],
+        "graders": [{"name": "refusal_keywords"}],
+        "output": "run",
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("key", ["a", "x", "gpt-test", SENTINEL])
+def test_short_keys_never_rewrite_data(tmp_path: Path, key: str) -> None:
+    """Only failure texts are scrubbed: a key `a` or `x`, or one equal to the model id, must
+    leave ids, names, prompts and replies as they were, and a resume must send nothing."""
+    echoed = Fault.http(401, message=f"Incorrect API key provided: {key}")
+    env = cli_env(tmp_path, {"HARNESS_TEST_KEY": key})
+    with ScriptedServer(rules=[Rule("REJECT", faults=[echoed, echoed])]) as server:
+        config = _short_key_experiment(tmp_path, server)
+        first = harness("run", config, "--no-report", cwd=tmp_path, env=env)
+        second = harness("run", config, "--no-report", cwd=tmp_path, env=env)
+        report = harness("report", "run", "--format", "json", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "sent 10 " in first.stderr
+    assert second.returncode == 0, second.stderr
+    assert "10 already stored, sent 0 " in second.stderr  # nothing re-sent
+    with sqlite3.connect(tmp_path / "run" / "store.sqlite") as db:
+        rows = db.execute(
+            "SELECT configuration, model, prompt, response, error FROM attempts"
+        ).fetchall()
+    assert {r[0] for r in rows} == {"mixa/raw", "maxi/raw"}
+    assert {r[1] for r in rows} == {"mixa", "maxi"}
+    assert {r[2] for r in rows} >= {"explain topic 0 in a sentence", "REJECT this request"}
+    replies = {r[3] for r in rows if r[3]}
+    assert "Echo: explain topic 1 in a sentence" in replies
+    errors = [r[4] for r in rows if r[4]]
+    assert len(errors) == 2 and all("Incorrect API key provided: ***" in e for e in errors)
+    assert not any(e.endswith(key) for e in errors)
+    # names intact, so nothing is reported as not like for like
+    assert report.returncode == 0, report.stderr
+    assert "not like for like" not in report.stdout
+    assert "mi***a" not in report.stdout and "mixa/raw" in report.stdout

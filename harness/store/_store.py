@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from harness._errors import RunStoreError
 from harness.grading._types import Label
 from harness.store._records import AttemptRecord, GradeRecord, Status
+from harness.store._scrub import Scrubber
 
 if TYPE_CHECKING:  # pandas and pyarrow load only for reads: `harness run` starts faster
     import pandas as pd
@@ -123,8 +124,7 @@ class RunStore:
                 fix="pass a run directory written by `harness run` or `harness import`",
             )
         directory.mkdir(parents=True, exist_ok=True)
-        # Secrets are scrubbed from every text written, whatever produced it.
-        self._secrets = [s for s in secrets if s]
+        self._scrubber = Scrubber(secrets)
         # a long wait for the lock: another process may be building the read indexes
         self._db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=_LOCK_WAIT_S
@@ -180,19 +180,14 @@ class RunStore:
             self._db.executemany(
                 _DELETE_STALE_GRADES, [(a.attempt_id, a.request_hash) for a in attempts]
             )
-            attempt_rows = [self._scrub_row(_attempt_row(a)) for a in attempts]
+            scrub = self._scrubber
+            attempt_rows = [_attempt_row(scrub.attempt(a)) for a in attempts]
             self._db.executemany(_UPSERT_ATTEMPT, attempt_rows)
-            self._db.executemany(_UPSERT_GRADE, [self._scrub_row(_grade_row(g)) for g in grades])
-
-    def _scrub_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self._secrets:
-            return row
-        return tuple(self.scrub(v) if isinstance(v, str) else v for v in row)
+            self._db.executemany(_UPSERT_GRADE, [_grade_row(scrub.grade(g)) for g in grades])
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        """A text where a secret can enter (an error, a log line) with every secret masked."""
+        return self._scrubber.text(text)
 
     # -- reading ---------------------------------------------------------------------------
     def finished_requests(self, *, include_errors: bool) -> dict[str, str]:
