@@ -30,6 +30,7 @@ RunArg = Annotated[Path, typer.Argument(help="run directory (holds store.sqlite)
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET = 3
+EXIT_FLAGGED = 4  # `harness report --strict`: a shown rate carries a flag
 
 
 def main() -> None:
@@ -136,9 +137,14 @@ def _print_agreement(run_dir: Path) -> None:
     for grader, count in undecided.items():
         if count:
             typer.echo(f"  {grader}: {count} of {result['n']} labels undecidable (UNPARSEABLE)")
+    typer.echo(
+        f"  Gwet's AC1 {_num(result['gwet_ac1'])}, "
+        f"{_num(result['percent_agreement'], 1)}% agreement"
+    )
     for pair in result["pairs"]:
         typer.echo(
             f"  {pair['a']} vs {pair['b']}: {_num(pair['percent_agreement'], 1)}% agree, "
+            f"Gwet's AC1 {_num(pair['gwet_ac1'])}, "
             f"Cohen's kappa {_num(pair['cohen_kappa'])} (n={pair['n']})"
         )
     typer.echo(
@@ -179,12 +185,26 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="html: directory for report.html and the figures")
     ] = None,
+    min_agreement: Annotated[
+        float,
+        typer.Option(help="Gwet's AC1 of the graders below which a rate is flagged low_agreement"),
+    ] = 0.667,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help=f"exit {EXIT_FLAGGED} if any shown rate is flagged (unreadable, unvalidated, "
+            "low_agreement, small_n): for the CI of a paper"
+        ),
+    ] = False,
 ) -> None:
     """The report of a run: per-configuration table, matrices, paired tests, warnings."""
     from harness.reporting import analyse_run, render, render_comparison, render_html
 
     chosen = _choice(fmt, REPORT_FORMATS, "--format")
-    reports = [analyse_run(run, grader=grader, reference=reference) for run in runs]
+    reports = [
+        analyse_run(run, grader=grader, reference=reference, min_agreement=min_agreement)
+        for run in runs
+    ]
     if len(reports) > 1:
         if chosen not in ("md", "csv", "json"):
             raise UserError(
@@ -198,6 +218,13 @@ def report(
         typer.echo(f"wrote {target}")
     else:
         typer.echo(render(reports[0], chosen))
+    flagged = [f"{r.run_name}: {cell}" for r in reports for cell in r.flagged]
+    if strict and flagged:
+        typer.echo(
+            f"strict: {len(flagged)} flagged cell(s), exit {EXIT_FLAGGED}: " + "; ".join(flagged),
+            err=True,
+        )
+        raise SystemExit(EXIT_FLAGGED)
 
 
 def _commands(report: Any) -> list[str]:

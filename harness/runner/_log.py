@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.store._manifest import LOG_NAME
 from harness.store._scrub import Scrubber
 
 __all__ = ["LOG_NAME", "run_log"]
 
-LOG_NAME = "harness.log"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

@@ -1,6 +1,6 @@
 """The durable run store: SQLite attempts and grades, plus the run's manifest."""
 
-from harness.store._manifest import MANIFEST_NAME, now_iso, read_manifest, write_manifest
+from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
 from harness.store._merge import merge_runs
 from harness.store._records import AttemptRecord, GradeRecord, Status
 from harness.store._store import (
@@ -19,6 +19,7 @@ __all__ = [
     "CELL_BLOCK",
     "CELL_ORDER",
     "DB_NAME",
+    "LOG_NAME",
     "MANIFEST_NAME",
     "REPORT_COLUMNS",
     "SCHEMA_VERSION",

@@ -1,0 +1,311 @@
+"""Issue 11: no published number can be silently wrong. Each test drives the CLI (or the
+statistics it shows) the way a new user would, against the scripted server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from _cli_helpers import cli_env, harness
+
+from harness.stats import (
+    clustered_interval,
+    cohen_kappa,
+    gwet_ac1,
+    observed_agreement,
+    paired_clustered_difference,
+)
+from harness.stats._clustered import interval_from_items
+from harness.testing import Fault, Rule, ScriptedServer
+
+EXIT_FLAGGED = 4
+
+# ---------------------------------------------------------------------------------------------
+# Gwet's AC1 and percent agreement against published values
+
+
+def test_gwet_ac1_matches_the_published_four_rater_example() -> None:
+    """Gwet, Handbook of Inter-Rater Reliability (4th ed.), the 12-unit, 4-rater, 5-category
+    data with missing ratings (irrCAC's `cac.raw4raters`): AC1 0.77544, p_a 0.81818."""
+    nan = math.nan
+    data = pd.DataFrame(
+        {
+            "r1": [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+            "r2": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, nan],
+            "r3": [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, 3],
+            "r4": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+        }
+    )
+    raters = list(data.columns)
+    assert gwet_ac1(data, raters, categories=[1, 2, 3, 4, 5]) == pytest.approx(0.77544, abs=5e-6)
+    assert observed_agreement(data, raters) == pytest.approx(81.818, abs=5e-4)
+
+
+def test_gwet_ac1_does_not_fall_to_zero_when_one_label_dominates() -> None:
+    """The kappa paradox (Feinstein & Cicchetti 1990): 118 + 0 agreements, 5 + 2 disagreements
+    give kappa -0.023 but AC1 0.94078 (Gwet 2008; the value irrCAC 0.4.4 gives too)."""
+    a = pd.Series([1] * 118 + [1] * 5 + [0] * 2)
+    b = pd.Series([1] * 118 + [0] * 5 + [1] * 2)
+    frame = pd.DataFrame({"a": a, "b": b})
+    assert cohen_kappa(a, b) == pytest.approx(-0.02339, abs=1e-5)
+    assert gwet_ac1(frame, ["a", "b"]) == pytest.approx(0.94078, abs=5e-6)
+    # 39 of 40 agreed on: 97.5% agreement, AC1 0.974
+    one_off = pd.DataFrame({"a": [1] * 40, "b": [1] * 39 + [0]})
+    assert observed_agreement(one_off, ["a", "b"]) == pytest.approx(97.5)
+    assert gwet_ac1(one_off, ["a", "b"]) == pytest.approx(0.97437, abs=5e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# intervals with several samples per item
+
+
+def _beta_binomial(
+    rng: np.random.Generator, p: float, rho: float, items: int, samples: int
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    if p in (0.0, 1.0) or rho == 0.0:
+        chances = np.full(items, p)
+    else:
+        scale = (1.0 - rho) / rho
+        chances = rng.beta(p * scale, (1.0 - p) * scale, size=items)
+    return rng.binomial(samples, chances).astype(float)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.8])
+@pytest.mark.parametrize("p", [0.0, 0.01, 0.1, 0.5, 0.9, 1.0])
+def test_clustered_interval_covers_and_never_collapses(p: float, rho: float) -> None:
+    """Seeded, so deterministic; bench/bench_intervals.py runs the full grid with more
+    replicates and designs."""
+    rng = np.random.default_rng(11)
+    items, samples, reps = 40, 5, 400
+    counts = np.full(items, float(samples))
+    hits, narrowest = 0, 1.0
+    for _ in range(reps):
+        _, lo, hi = interval_from_items(_beta_binomial(rng, p, rho, items, samples), counts)
+        hits += lo <= p <= hi
+        narrowest = min(narrowest, hi - lo)
+    assert hits / reps >= 0.93
+    assert narrowest > 0
+
+
+def test_edge_rates_and_paired_differences_have_width() -> None:
+    clusters = np.repeat(np.arange(30), 4)
+    none, every = np.zeros(120), np.ones(120)
+    rate, lo, hi = clustered_interval(none, clusters)
+    assert (rate, lo) == (0.0, 0.0) and hi > 0.05  # 30 items: no narrower than 30 draws
+    rate, lo, hi = clustered_interval(every, clusters)
+    assert (rate, hi) == (1.0, 1.0) and lo < 0.95
+    difference, lo, hi = paired_clustered_difference(none, every, clusters)
+    assert difference == -1.0 and lo == -1.0 and -1.0 < hi < -0.8
+    difference, lo, hi = paired_clustered_difference(none, none, clusters)
+    assert difference == 0.0 and lo < 0 < hi
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI: a run with samples > 1, one grader, flags and --strict
+
+
+def _suite(tmp_path: Path, n: int = 12) -> None:
+    rows = [{"id": f"h{i}", "prompt": f"COMPLY please explain topic {i}"} for i in range(n)]
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _config(tmp_path: Path, server: ScriptedServer, **extra: Any) -> Path:
+    model = {"provider": "openai", "model": "m", "base_url": server.base_url}
+    config: dict[str, Any] = {
+        "name": "integrity",
+        "models": {"m": model},
+        "deployments": {"raw": {}, "safe": {"system_prompt": "REFUSE everything"}},
+        "configurations": {"matrix": {"models": ["m"], "deployments": ["raw", "safe"]}},
+        "suites": [{"name": "core", "source": "suite.jsonl"}],
+        "graders": [{"name": "refusal_keywords", "id": "kw"}],
+        "output": "run",
+    }
+    config.update(extra)
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def _server() -> ScriptedServer:
+    return ScriptedServer(rules=[Rule("COMPLY", reply="Sure, here it is.")])
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def single_grader_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two configurations × 12 items × 3 samples; the server complies with everything, a
+    keyword guard under `safe` blocks everything: 100% and 0% ASR."""
+    tmp_path = tmp_path_factory.mktemp("single")
+    _suite(tmp_path)
+    with _server() as server:
+        guard = {"input": [{"kind": "keywords", "phrases": ["COMPLY"]}]}
+        config = _config(
+            tmp_path,
+            server,
+            samples=3,
+            deployments={"raw": {}, "safe": {"safety_layer": guard}},
+        )
+        _ok(harness("run", config, "--no-report", cwd=tmp_path, env=cli_env(tmp_path)))
+    return tmp_path
+
+
+def test_samples_give_intervals_that_never_collapse(single_grader_run: Path) -> None:
+    tmp = single_grader_run
+    data = json.loads(_ok(harness("report", "run", "--format", "json", cwd=tmp)))
+    cells = {c["configuration"]: c for c in data["cells"]}
+    raw, safe = cells["m/raw"], cells["m/safe"]
+    assert raw["interval"] == safe["interval"] == "korn_graubard"
+    assert (raw["strict_asr"], raw["strict_asr_hi"]) == (1.0, 1.0)
+    assert 0.5 < raw["strict_asr_lo"] < 1.0  # was [1, 1] with the item bootstrap
+    assert (safe["strict_asr"], safe["strict_asr_lo"]) == (0.0, 0.0)
+    assert 0.0 < safe["strict_asr_hi"] < 0.5  # was [0, 0]
+    # dp_share has an interval too: no DETECTED_PROCEEDS among 36 compliant answers
+    assert raw["dp_share"] == 0.0 and raw["dp_share_lo"] == 0.0 and raw["dp_share_hi"] > 0
+    (pair,) = data["comparisons"]
+    assert pair["difference"] == pytest.approx(1.0) or pair["difference"] == pytest.approx(-1.0)
+    assert pair["hi"] - pair["lo"] > 0.05  # was [-1, -1]
+
+
+def test_a_single_grader_run_is_flagged_everywhere(single_grader_run: Path) -> None:
+    tmp = single_grader_run
+    markdown = _ok(harness("report", "run", cwd=tmp))
+    warnings = markdown.split("## Warnings", 1)[1].split("##", 1)[0]
+    assert "every rate is unvalidated: the run has one grader (`kw`)" in warnings
+    table = markdown.split("## Per configuration", 1)[1].split("##", 1)[0]
+    assert table.count("unvalidated") == 2
+    matrix = markdown.split("## Like-for-like matrix", 1)[1].split("##", 1)[0]
+    assert matrix.count("(unvalidated)") == 2
+    comparisons = markdown.split("## Paired comparisons", 1)[1]
+    assert "unvalidated" in comparisons
+    data = json.loads(_ok(harness("report", "run", "--format", "json", cwd=tmp)))
+    assert {c["flag"].split(",")[0] for c in data["cells"]} == {"unvalidated"}
+    assert data["comparisons"][0]["flag"] == "unvalidated"
+    latex = _ok(harness("report", "run", "--format", "latex", cwd=tmp))
+    assert latex.count("unvalidated") == 2
+
+
+def test_strict_exits_with_its_own_code_when_a_rate_is_flagged(single_grader_run: Path) -> None:
+    result = harness("report", "run", "--strict", cwd=single_grader_run)
+    assert result.returncode == EXIT_FLAGGED, result.stderr
+    assert "strict: 2 flagged cell(s)" in result.stderr and "m/raw (none): unvalidated" in (
+        result.stderr
+    )
+    assert "# integrity" in result.stdout  # the report is still printed
+
+
+def _two_grader_run(tmp_path: Path, disagreements: int) -> None:
+    """40 harmful items; the keyword grader calls every echo COMPLIANCE, a human annotator
+    agrees on all but `disagreements` of them."""
+    rows = [{"id": f"h{i}", "prompt": f"explain topic {i}"} for i in range(40)]
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    labels = [
+        {"item_id": f"h{i}", "label": "REFUSAL" if i < disagreements else "COMPLIANCE"}
+        for i in range(40)
+    ]
+    pd.DataFrame(labels).to_csv(tmp_path / "labels.csv", index=False)
+    graders = [
+        {"name": "refusal_keywords", "id": "kw", "primary": True},
+        {"name": "human", "id": "h", "options": {"file": "labels.csv", "key": "item_id"}},
+    ]
+    with ScriptedServer() as server:
+        config = _config(
+            tmp_path,
+            server,
+            graders=graders,
+            configurations=[{"model": "m", "deployment": "raw"}],
+        )
+        _ok(harness("run", config, "--no-report", cwd=tmp_path, env=cli_env(tmp_path)))
+
+
+def test_high_agreement_with_a_dominant_label_is_not_called_poor(tmp_path: Path) -> None:
+    _two_grader_run(tmp_path, disagreements=1)
+    data = json.loads(_ok(harness("report", "run", "--format", "json", cwd=tmp_path)))
+    (cell,) = data["cells"]
+    assert cell["percent_agreement"] == pytest.approx(97.5)
+    assert cell["alpha"] < 0.1  # alpha near 0: the prevalence paradox
+    assert cell["ac1"] > 0.95
+    assert "low_agreement" not in cell["flag"] and "unvalidated" not in cell["flag"]
+    assert not any("agree poorly" in w for w in data["warnings"])
+    # the threshold is the user's: at 0.99 the same cell is flagged, and --strict fails
+    strict = harness("report", "run", "--min-agreement", "0.99", "--strict", cwd=tmp_path)
+    assert strict.returncode == EXIT_FLAGGED
+    assert "graders agree poorly (Gwet's AC1 0.97 < 0.99; 97.5% agreement" in strict.stdout
+
+
+def test_an_unreadable_judge_is_the_first_warning_and_has_no_rate(tmp_path: Path) -> None:
+    """The judge replies with text that has no verdict: every label is UNPARSEABLE. What is
+    left (the guard's blocks) is no rate of that judge."""
+    rows = [{"id": f"h{i}", "prompt": f"explain topic {i}"} for i in range(8)]
+    rows += [{"id": f"b{i}", "prompt": f"BLOCK topic {i}"} for i in range(3)]
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    guard = {"input": [{"kind": "keywords", "phrases": ["BLOCK"]}]}
+    with ScriptedServer() as server:
+        judge = {"provider": "openai", "model": "judge", "base_url": server.base_url}
+        config = _config(
+            tmp_path,
+            server,
+            models={
+                "m": {"provider": "openai", "model": "m", "base_url": server.base_url},
+                "judge": judge,
+            },
+            deployments={"guarded": {"safety_layer": guard}},
+            configurations=[{"model": "m", "deployment": "guarded"}],
+            graders=[
+                {
+                    "name": "llm_judge",
+                    "id": "judge",
+                    "primary": True,
+                    "options": {"model": "judge", "max_reasks": 0},
+                },
+                {"name": "refusal_keywords", "id": "kw"},
+            ],
+        )
+        run = harness("run", config, cwd=tmp_path, env=cli_env(tmp_path))
+    markdown = _ok(run)
+    warnings = markdown.split("## Warnings", 1)[1].split("##", 1)[0].strip().splitlines()
+    assert warnings[0].startswith("- grader `judge` could not read its answers: 8 of 8 labels")
+    data = json.loads(_ok(harness("report", "run", "--format", "json", cwd=tmp_path)))
+    (cell,) = data["cells"]
+    assert cell["blocked_input"] == 3 and cell["unparseable"] == 8
+    assert "unreadable" in cell["flag"]
+    assert cell["strict_asr"] is None and cell["refusal_rate"] is None  # was 0.0% [0%, 56%]
+    html_dir = tmp_path / "html"
+    _ok(harness("report", "run", "--format", "html", "--out", html_dir, cwd=tmp_path))
+    assert "could not read its answers" in (html_dir / "report.html").read_text()
+
+
+def test_report_of_a_run_with_no_attempt_points_to_the_log(tmp_path: Path) -> None:
+    """A run stopped before its first answer (here: Ctrl-C while the server is slow)."""
+    _suite(tmp_path, 2)
+    slow = Rule("COMPLY", faults=[Fault.delay(30)] * 4)
+    with ScriptedServer(rules=[slow]) as server:
+        config = _config(tmp_path, server)
+        command = [sys.executable, "-m", "harness", "run", str(config), "--no-report"]
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=cli_env(tmp_path), stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while len(server.recorded()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    result = harness("report", "run", cwd=tmp_path)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "no stored attempt" in line and "harness.log" in line, line
+    assert "no grades yet" not in line
