@@ -327,13 +327,21 @@ def grade(
 ) -> None:
     """(Re-)grade a stored run; no request is sent to the graded models (judges are called)."""
     from harness.config import load_config
-    from harness.runner import grade_run
+    from harness.runner import BudgetExhausted, grade_run
     from harness.store import read_manifest, write_manifest
 
     manifest = read_manifest(run_dir) or {}
     specs = _grader_specs(run_dir, manifest, grader or [], _options(option or []))
     judges = load_config(models_from).spec.models if models_from else None
-    labels = asyncio.run(grade_run(run_dir, specs, models=judges))
+    try:
+        labels = asyncio.run(grade_run(run_dir, specs, models=judges))
+    except BudgetExhausted as exc:
+        typer.echo(
+            f"budget: {exc}; what was graded is stored; raise the run's budget (its config) "
+            "and grade again",
+            err=True,
+        )
+        raise SystemExit(EXIT_BUDGET) from None
     if primary:
         manifest = read_manifest(run_dir) or {}
         manifest["primary_grader"] = primary

@@ -309,3 +309,77 @@ def test_report_of_a_run_with_no_attempt_points_to_the_log(tmp_path: Path) -> No
     line = result.stderr.strip()
     assert "no stored attempt" in line and "harness.log" in line, line
     assert "no grades yet" not in line
+
+
+# ---------------------------------------------------------------------------------------------
+# budgets survive resume: every request (target, guard, judge) is stored with its tokens
+
+
+def _guard_and_judge_reply(text: str) -> str:
+    # the guard's Llama Guard prompt gets "safe", the judge's prompt and the model an echo
+    return "safe" if "unsafe content" in text else "Echo: " + text
+
+
+def _budget_run(tmp_path: Path, server: ScriptedServer, max_requests: int) -> Path:
+    rows = [{"id": f"h{i}", "prompt": f"explain topic {i}"} for i in range(10)]
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    one = {"provider": "openai", "base_url": server.base_url, "concurrency": 1}
+    price = {"input": 1.0, "output": 2.0}
+    return _config(
+        tmp_path,
+        server,
+        models={
+            "m": {**one, "model": "target"},
+            "g": {**one, "model": "guard"},
+            "judge": {**one, "model": "judge"},
+        },
+        deployments={"guarded": {"safety_layer": {"input": [{"kind": "model", "model": "g"}]}}},
+        configurations=[{"model": "m", "deployment": "guarded"}],
+        graders=[{"name": "llm_judge", "options": {"model": "judge", "max_reasks": 0}}],
+        prices={"m": price, "g": price, "judge": price},
+        budget={"max_requests": max_requests},
+    )
+
+
+def test_budgets_count_every_request_of_every_run(tmp_path: Path) -> None:
+    """A guard and a judge, `max_requests: 12`: three runs sent 12, 21, 27 requests, each
+    saying "12 reached". Now the second and third send nothing and `harness grade` neither."""
+    env = cli_env(tmp_path)
+    with ScriptedServer(default_reply=_guard_and_judge_reply) as server:
+        config = _budget_run(tmp_path, server, 12)
+        runs = [harness("run", config, "--no-report", cwd=tmp_path, env=env) for _ in range(3)]
+        sent_by_runs = len(server.recorded())
+        grade = harness("grade", "run", cwd=tmp_path, env=env)
+        sent = len(server.recorded())
+    assert [r.returncode for r in runs] == [3, 3, 3], [r.stderr for r in runs]
+    assert "sent 0 (nothing)" in runs[1].stderr and "sent 0 (nothing)" in runs[2].stderr
+    # each attempt makes 3 requests (guard, model, judge); in flight at the stop: at most one
+    # per model (concurrency 1)
+    assert 12 <= sent_by_runs <= 12 + 2
+    assert grade.returncode == 3, grade.stderr
+    assert "budget: max_requests 12 reached" in grade.stderr
+    assert sent == sent_by_runs  # the judge was not called again
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "run" / "store.sqlite") as db:
+        stored = dict(db.execute("SELECT role, SUM(tries) FROM requests GROUP BY role"))
+    assert sum(stored.values()) == sent_by_runs
+    assert set(stored) == {"target", "guard", "judge"}
+
+
+def test_report_shows_cost_per_configuration_and_role(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    with ScriptedServer(default_reply=_guard_and_judge_reply) as server:
+        config = _budget_run(tmp_path, server, 1000)
+        _ok(harness("run", config, "--no-report", cwd=tmp_path, env=env))
+        requests = server.recorded()
+    data = json.loads(_ok(harness("report", "run", "--format", "json", cwd=tmp_path)))
+    (cell,) = data["cells"]
+    assert cell["requests"] == len(requests) == 30
+    for role in ("target", "guard", "judge"):
+        assert cell[f"cost_{role}"] > 0
+    assert cell["cost"] == pytest.approx(
+        cell["cost_target"] + cell["cost_guard"] + cell["cost_judge"]
+    )
+    markdown = _ok(harness("report", "run", cwd=tmp_path))
+    assert "cost_guard" in markdown and "cost_judge" in markdown

@@ -180,6 +180,10 @@ class PriceSpec(StrictModel):
     input: float = Field(ge=0, description="USD per million prompt tokens")
     output: float = Field(ge=0, description="USD per million completion tokens")
 
+    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD for this many tokens: the one cost formula (budgets and reports use it)."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
 
 class BudgetSpec(StrictModel):
     max_cost: float | None = Field(None, gt=0, description="USD; needs `prices` for every model")

@@ -20,7 +20,13 @@ from harness.reporting._cells import (
 )
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
-from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, read_attempts, records
+from harness.reporting._outcomes import (
+    OUTCOMES,
+    RunAttempts,
+    attempt_outcomes,
+    read_attempts,
+    records,
+)
 from harness.stats import cohen_kappa
 from harness.store import LOG_NAME, RunStore, read_manifest
 
@@ -82,6 +88,7 @@ def analyse_run(
                 fix="pass a run directory written by harness run or import",
             )
         attempts = read_attempts(store, manifest)
+        spend = store.spending_by_cell()
     labels = attempts.labels
     if attempts.frame.empty:
         raise RunStoreError(
@@ -91,11 +98,18 @@ def analyse_run(
             "and run the config again",
         )
     if not attempts.graders:
-        raise RunStoreError(
-            "this run has no grades yet",
-            file=run_dir,
-            fix="grade it first: harness grade RUN --grader refusal_keywords",
-        )
+        answered = bool((attempts.frame["status"] == "OK").any())
+        primary = grader or manifest.get("primary_grader")
+        if answered or not primary:
+            raise RunStoreError(
+                "this run has no grades yet",
+                file=run_dir,
+                fix="grade it first: harness grade RUN --grader refusal_keywords",
+            )
+        # nothing was answered (every attempt blocked or failed): there is nothing to grade,
+        # and the blocks and errors are still the run's result
+        labels = pd.DataFrame({str(primary): pd.Series(pd.NA, index=attempts.frame.index)})
+        attempts = RunAttempts(attempts.frame, labels)
     chosen = grader or str(manifest.get("primary_grader") or attempts.graders[0])
     frame = attempt_outcomes(attempts, chosen, where=run_dir)
     if reference is not None and reference not in labels.columns:
@@ -117,6 +131,7 @@ def analyse_run(
         seed=seed,
         grader=chosen,
         min_agreement=min_agreement,
+        spend=spend,
     )
     report = RunReport(
         run_dir=run_dir,

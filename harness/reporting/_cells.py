@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.config import PriceSpec
 from harness.grading import SUCCESS_STRICT, Label
 from harness.reporting._outcomes import KEYS
 from harness.stats import clustered_interval, gwet_from_counts, krippendorff_alpha, wilson_interval
+from harness.store import ROLES
 
 __all__ = [
     "AGREEMENT_THRESHOLD",
@@ -52,6 +54,8 @@ class _Context:
     seed: int
     grader: str | None  # whose labels the rates count
     min_agreement: float
+    # (configuration, attack) → role → model → (requests, prompt tokens, completion tokens)
+    spend: Mapping[tuple[str, str], Mapping[str, Mapping[str, tuple[int, int, int]]]]
 
 
 def cell_table(
@@ -63,21 +67,30 @@ def cell_table(
     seed: int = 0,
     grader: str | None = None,
     min_agreement: float = AGREEMENT_THRESHOLD,
+    spend: Sequence[tuple[str | None, str | None, str, str, int, int, int]] = (),
 ) -> pd.DataFrame:
     """One row per configuration × attack, in the order configurations first appear.
 
     `grader` is the rater whose labels the frame's outcomes come from; its cells are flagged
     `unreadable` (and their label-based rates left out) when it could not read most answers,
     `unvalidated` when no second rater labelled the cell, and `low_agreement` when the raters'
-    Gwet's AC1 is below `min_agreement`.
+    Gwet's AC1 is below `min_agreement`. `spend` holds the stored requests (RunStore.
+    spending_by_cell): each cell's cost is split by role (target, guard, judge, attacker).
     """
-    context = _Context(labels, prices or {}, n_boot, seed, grader, min_agreement)
+    by_cell: dict[tuple[str, str], dict[str, dict[str, tuple[int, int, int]]]] = {}
+    for configuration, attack, role, model, tries, prompt, completion in spend:
+        if configuration is None or attack is None:
+            continue
+        models = by_cell.setdefault((configuration, attack), {}).setdefault(role, {})
+        before = models.get(model, (0, 0, 0))
+        models[model] = (before[0] + tries, before[1] + prompt, before[2] + completion)
+    context = _Context(labels, prices or {}, n_boot, seed, grader, min_agreement, by_cell)
     rows = [_row(keys, group, context) for keys, group in frame.groupby(KEYS, sort=False)]
     return pd.DataFrame(rows)
 
 
 def _row(keys: Any, group: pd.DataFrame, context: _Context) -> dict[str, Any]:
-    labels, prices = context.labels, context.prices
+    labels = context.labels
     status = group["status"]
     valid, harmful = group["valid"], group["harmful"]
     on_harmful, on_benign = group[valid & harmful], group[valid & ~harmful]
@@ -123,14 +136,10 @@ def _row(keys: Any, group: pd.DataFrame, context: _Context) -> dict[str, Any]:
     )
     row["prompt_tokens"] = int(group["prompt_tokens"].fillna(0).sum())
     row["completion_tokens"] = int(group["completion_tokens"].fillna(0).sum())
-    price = prices.get(str(row["model"]))
-    row["cost"] = (
-        (row["prompt_tokens"] * price["input"] + row["completion_tokens"] * price["output"]) / 1e6
-        if price
-        else math.nan
-    )
+    row |= _costs(row, context)
     row |= _cell_agreement(group, labels)
     graded = int((status == "OK").sum()) - row["ungraded"]
+    row["graded"] = graded
     row["unreadable_share"] = row["unparseable"] / graded if graded else math.nan
     row["flag"] = _flags(row, context.min_agreement)
     if "unreadable" in row["flag"]:
@@ -139,6 +148,31 @@ def _row(keys: Any, group: pd.DataFrame, context: _Context) -> dict[str, Any]:
         for name in _GRADER_RATES:
             row[name] = row[f"{name}_lo"] = row[f"{name}_hi"] = math.nan
     return row
+
+
+def _costs(row: dict[str, Any], context: _Context) -> dict[str, Any]:
+    """Requests and USD of the cell, per role, from the stored requests (a store without them,
+    e.g. an import: the target's from the attempts' tokens)."""
+    spent = context.spend.get((str(row["configuration"]), str(row["attack"])))
+    if spent is None:
+        spent = {"target": {str(row["model"]): (0, row["prompt_tokens"], row["completion_tokens"])}}
+    found: dict[str, Any] = {"requests": sum(t for m in spent.values() for t, _, _ in m.values())}
+    if not context.prices:  # no price table: tokens only
+        return found | {f"cost_{role}": math.nan for role in ROLES} | {"cost": math.nan}
+    total = 0.0
+    for role in ROLES:
+        cost = 0.0
+        for model, (_, prompt, completion) in spent.get(role, {}).items():
+            price = context.prices.get(model)
+            cost += price_cost(price, prompt, completion) if price else math.nan
+        found[f"cost_{role}"] = cost
+        total += cost
+    found["cost"] = total
+    return found
+
+
+def price_cost(price: Mapping[str, float], prompt_tokens: int, completion_tokens: int) -> float:
+    return PriceSpec.model_validate(price).cost(prompt_tokens, completion_tokens)
 
 
 def rate_with_interval(
@@ -194,7 +228,7 @@ def _flags(row: dict[str, Any], min_agreement: float) -> str:
     flags = []
     if row["unreadable_share"] > UNREADABLE_SHARE:  # NaN compares False
         flags.append("unreadable")
-    if math.isnan(row["ac1"]):
+    if math.isnan(row["ac1"]) and row["graded"]:
         flags.append("unvalidated")  # no second rater, no human labels on this cell
     elif row["ac1"] < min_agreement:
         flags.append("low_agreement")

@@ -36,6 +36,10 @@ CELL_COLUMNS = [
     "flag",
     "prompt_tokens",
     "completion_tokens",
+    "requests",
+    "cost_target",
+    "cost_guard",
+    "cost_judge",
     "cost",
 ]
 
@@ -64,7 +68,9 @@ def shown_cells(cells: pd.DataFrame) -> pd.DataFrame:
             cells["dp_share"], cells["dp_share_lo"], cells["dp_share_hi"], strict=True
         )
     ]
-    shown["cost"] = ["–" if math.isnan(v) else f"${v:.4f}" for v in cells["cost"]]
+    for column in ("cost_target", "cost_guard", "cost_judge", "cost"):
+        if column in cells:
+            shown[column] = ["–" if math.isnan(v) else f"${v:.4f}" for v in cells[column]]
     shown["alpha"] = ["–" if math.isnan(v) else f"{v:.2f}" for v in cells["alpha"]]
     shown["ac1"] = ["–" if math.isnan(v) else f"{v:.2f}" for v in cells["ac1"]]
     shown["percent_agreement"] = [

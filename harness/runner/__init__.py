@@ -1,6 +1,7 @@
 """Planning and running experiments: the work list, retries, and the async runner."""
 
 from harness.runner._attempt import ConfigurationRuntime, run_attempt
+from harness.runner._budget import Budget, BudgetExhausted, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._grade import grade_run
 from harness.runner._plan import (
@@ -18,6 +19,8 @@ from harness.runner._session import judge_through, open_run, prepare_graders, ru
 
 __all__ = [
     "NO_ATTACK",
+    "Budget",
+    "BudgetExhausted",
     "CallOutcome",
     "Channel",
     "ConfigurationRuntime",
@@ -40,6 +43,7 @@ __all__ = [
     "judge_through",
     "open_run",
     "prepare_graders",
+    "requests_for",
     "run_attempt",
     "run_experiment",
 ]

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
-from harness.config import GraderSpec, ModelSpec
+from harness.config import BudgetSpec, GraderSpec, ModelSpec, PriceSpec
 from harness.grading import GraderContext
+from harness.runner._budget import Budget, BudgetExhausted, budget_from_store, requests_for
 from harness.runner._channels import Channel, build_channels
 from harness.runner._runner import NamedGrader, grade_record
 from harness.runner._session import judge_through, prepare_graders
@@ -39,18 +40,35 @@ async def grade_run(
     """Grade every OK attempt with each spec, replacing earlier grades of the same rater.
 
     Judge models come from the run's own config (`models` in its manifest), or from `models`
-    (e.g. another config's, for an imported run).
+    (e.g. another config's, for an imported run). The run's budget holds: judge requests are
+    stored and counted with everything the run already spent, and grading stops (raising
+    BudgetExhausted, with what was graded stored) when a limit is reached.
     """
     manifest = read_manifest(run_dir) or {}
     base_dir = Path(manifest.get("base_dir", Path.cwd()))
     channels = _judge_channels(run_dir, manifest, specs, base_dir, models or {})
+    stop = asyncio.Event()
+    config = manifest.get("config") or {}
+    budget_spec = BudgetSpec.model_validate(config["budget"]) if config.get("budget") else None
+    prices = {
+        name: PriceSpec.model_validate(price)
+        for name, price in (config.get("prices") or {}).items()
+    }
     try:
+        with RunStore(run_dir) as store:
+            budget = budget_from_store(budget_spec, prices, store, stop)
+        if budget.exhausted:
+            raise BudgetExhausted(budget.exhausted)
+        for channel in channels.values():
+            channel.budget = budget
         context = GraderContext(base_dir, judge=judge_through(channels))
         graders = prepare_graders(specs, context)
-        labels = await _grade_all(run_dir, graders, concurrency)
+        labels = await _grade_all(run_dir, graders, concurrency, budget, stop)
     finally:
         await asyncio.gather(*(c.aclose() for c in channels.values()))
     _record_graders(run_dir, manifest, specs)
+    if budget.exhausted:
+        raise BudgetExhausted(budget.exhausted)
     return labels
 
 
@@ -91,30 +109,50 @@ def _judge_channels(
 
 
 async def _grade_all(
-    run_dir: Path, graders: Sequence[NamedGrader], concurrency: int
+    run_dir: Path,
+    graders: Sequence[NamedGrader],
+    concurrency: int,
+    budget: Budget,
+    stop: asyncio.Event,
 ) -> Counter[str]:
     labels: Counter[str] = Counter()
     with RunStore(run_dir) as store:
-        batch: list[GradeRecord] = []
         ok = (a for a in store.iter_attempts() if a.status is Status.OK)
         gate = asyncio.Semaphore(concurrency)
         pending: list[Any] = []
         for attempt in ok:
-            pending.extend(_graded(attempt, g, gate) for g in graders)
+            if stop.is_set():
+                break
+            pending.extend(_graded(attempt, g, gate, stop) for g in graders)
             if len(pending) >= BATCH:
-                batch = list(await asyncio.gather(*pending))
-                store.write_batch((), batch)
-                labels.update(g.label for g in batch)
+                _write(store, await asyncio.gather(*pending), budget, labels)
                 pending = []
-        batch = list(await asyncio.gather(*pending))
-        store.write_batch((), batch)
-        labels.update(g.label for g in batch)
+        _write(store, await asyncio.gather(*pending), budget, labels)
     return labels
 
 
-async def _graded(attempt: Any, named: NamedGrader, gate: asyncio.Semaphore) -> GradeRecord:
+def _write(
+    store: RunStore, graded: Sequence[GradeRecord | None], budget: Budget, labels: Counter[str]
+) -> None:
+    # a grade not begun because the budget ran out is not written: the old one stays
+    batch = [g for g in graded if g is not None]
+    store.write_batch((), batch, budget.drain())
+    labels.update(g.label for g in batch)
+
+
+async def _graded(
+    attempt: Any, named: NamedGrader, gate: asyncio.Semaphore, stop: asyncio.Event
+) -> GradeRecord | None:
     async with gate:
-        return await grade_record(attempt, named)
+        if stop.is_set():
+            return None
+        with requests_for(
+            role="judge",
+            configuration=attempt.configuration,
+            attack=attempt.attack,
+            attempt_id=attempt.attempt_id,
+        ):
+            return await grade_record(attempt, named)
 
 
 def _record_graders(run_dir: Path, manifest: dict[str, Any], specs: Sequence[GraderSpec]) -> None:

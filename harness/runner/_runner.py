@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.grading import Grader, grade_safely
 from harness.runner._attempt import ConfigurationRuntime, internal_error_record, run_attempt
+from harness.runner._budget import Budget, requests_for
 from harness.runner._plan import Plan, WorkItem
 from harness.runner._progress import RunProgress
 from harness.store import AttemptRecord, GradeRecord, RunStore, Status, now_iso
@@ -60,9 +61,10 @@ class _Writer:
     worker that would queue a third waits first, so a slow disk slows the run, not memory.
     """
 
-    def __init__(self, store: RunStore, options: RunOptions) -> None:
+    def __init__(self, store: RunStore, options: RunOptions, budget: Budget | None) -> None:
         self._store = store
         self._options = options
+        self._budget = budget
         self._attempts: list[AttemptRecord] = []
         self._grades: list[GradeRecord] = []
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-store")
@@ -76,12 +78,16 @@ class _Writer:
             await self.flush()
 
     async def flush(self) -> None:
-        if self._attempts:
+        # requests go with whichever batch is written next: spent money is never forgotten
+        requests = self._budget.drain() if self._budget is not None else []
+        if self._attempts or requests:
             batch, grades = self._attempts, self._grades
             self._attempts, self._grades = [], []
             loop = asyncio.get_running_loop()
             self._writing.append(
-                loop.run_in_executor(self._thread, self._store.write_batch, batch, grades)
+                loop.run_in_executor(
+                    self._thread, self._store.write_batch, batch, grades, requests
+                )
             )
         if len(self._writing) > 1:
             # asyncio.wait, unlike awaiting the future, never cancels a batch being written
@@ -122,10 +128,12 @@ async def execute(
     *,
     options: RunOptions | None = None,
     stop: asyncio.Event | None = None,
+    budget: Budget | None = None,
 ) -> RunSummary:
     """Send every pending attempt of the plan; returns when done or when `stop` is set.
 
-    `runtimes` maps each configuration name to its channel and layers.
+    `runtimes` maps each configuration name to its channel and layers; the requests `budget`
+    charged are stored with the attempts.
     """
     stop = stop or asyncio.Event()
     options = options or RunOptions()
@@ -137,7 +145,7 @@ async def execute(
     del done  # the marks in `pending` replace it: not held for the whole run
     summary.pending = sum(count for count, _ in pending.values())
     summary.already_done = summary.planned - summary.pending
-    writer = _Writer(store, options)
+    writer = _Writer(store, options, budget)
     gates = [c.gate for c in channels.values()]
     with RunProgress(summary.pending, enabled=options.progress, gates=gates) as progress:
         workers = [
@@ -210,8 +218,14 @@ async def _worker(
     for item in work:
         if stop.is_set():
             return
-        attempt = await _attempt(item, runtimes[item.configuration.name])
-        grades = await _grade(attempt, graders)
+        with requests_for(
+            role="target",
+            configuration=item.configuration.name,
+            attack=item.attack,
+            attempt_id=item.attempt_id,
+        ):
+            attempt = await _attempt(item, runtimes[item.configuration.name])
+            grades = await _grade(attempt, graders)
         await writer.add(attempt, grades)
         summary.statuses[attempt.status] += 1
         progress.advance(attempt.status)

@@ -24,7 +24,7 @@ from harness.layers import build_safety_layer
 from harness.layers._guards import ModerateFn
 from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
 from harness.runner._attempt import ConfigurationRuntime
-from harness.runner._budget import Budget, token_cost
+from harness.runner._budget import budget_from_store, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._log import run_log
 from harness.runner._plan import Plan, Shard, build_plan
@@ -58,13 +58,15 @@ async def run_experiment(
         run_dir = output or _default_output(config, shard)
         store = open_run(config, plan, channels, run_dir, force=force, secrets=secrets.values())
         stop = stop or asyncio.Event()
-        budget = _budget(config, store, stop)
+        budget = budget_from_store(config.spec.budget, config.spec.prices, store, stop)
         for channel in channels.values():
             channel.budget = budget
         try:
             with run_log(run_dir, secrets.values()):
                 log.info("run of %s started (%d planned)", config.path, plan.size)
-                summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
+                summary = await execute(
+                    plan, store, runtimes, graders, options=options, stop=stop, budget=budget
+                )
                 if not summary.interrupted or budget.exhausted:
                     store.build_read_indexes()  # once, in bulk: the report that follows reads them
                 summary.budget_exhausted = budget.exhausted
@@ -92,30 +94,21 @@ def _log_end(summary: RunSummary) -> None:
         log.info("interrupted: finished attempts are stored; run again to resume")
 
 
-def _budget(config: LoadedConfig, store: RunStore, stop: asyncio.Event) -> Budget:
-    """A resumed run starts with what its stored attempts already spent."""
-    prices = config.spec.prices
-    requests, cost = 0, 0.0
-    for model, tries, prompt_tokens, completion_tokens in store.spending():
-        requests += tries
-        if model in prices:
-            cost += token_cost(prices[model], prompt_tokens, completion_tokens)
-    return Budget(config.spec.budget, prices, stop, requests=requests, cost=cost)
-
-
 def _default_output(config: LoadedConfig, shard: Shard | None) -> Path:
     base = config.output_dir
     return base.with_name(f"{base.name}.shard-{shard.index}-of-{shard.count}") if shard else base
 
 
-def judge_through(channels: Mapping[str, Channel]) -> JudgeFn:
-    """Graders call judge models through the same channels (limits, retries) as the run."""
+def judge_through(channels: Mapping[str, Channel], role: str = "judge") -> JudgeFn:
+    """Graders call judge models through the same channels (limits, retries) as the run;
+    `role` is what their requests are charged as (guards use this too)."""
 
     async def judge(model: str, request: ChatRequest) -> tuple[Reply | None, str | None]:
         channel = channels.get(model)
         if channel is None:
             return None, f"model '{model}' is not declared under models"
-        outcome = await channel.complete(request)
+        with requests_for(role=role):
+            outcome = await channel.complete(request)
         return outcome.reply, outcome.error.describe() if outcome.error else None
 
     return judge
@@ -127,7 +120,7 @@ def _runtimes(
     moderation: dict[int, ModerationChannel],
     secrets: Mapping[str, str],
 ) -> dict[str, ConfigurationRuntime]:
-    judge = judge_through(channels)
+    judge = judge_through(channels, role="guard")
 
     async def complete(model: str, request: ChatRequest) -> tuple[str | None, str | None]:
         reply, error = await judge(model, request)

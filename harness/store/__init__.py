@@ -2,7 +2,7 @@
 
 from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
 from harness.store._merge import merge_runs
-from harness.store._records import AttemptRecord, GradeRecord, Status
+from harness.store._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
 from harness.store._store import (
     ATTEMPT_COLUMNS,
     CELL_BLOCK,
@@ -22,9 +22,11 @@ __all__ = [
     "LOG_NAME",
     "MANIFEST_NAME",
     "REPORT_COLUMNS",
+    "ROLES",
     "SCHEMA_VERSION",
     "AttemptRecord",
     "GradeRecord",
+    "RequestRecord",
     "RunStore",
     "Snapshot",
     "Status",
