@@ -97,9 +97,14 @@ def run(
 
     summary, run_dir = asyncio.run(go())
     counts = ", ".join(f"{k}={v}" for k, v in sorted(summary.statuses.items())) or "nothing"
+    regraded = (
+        f"; re-graded {summary.regraded.total()} grades of changed graders"
+        if summary.regraded
+        else ""
+    )
     typer.echo(
         f"{run_dir}: {summary.planned} planned, {summary.already_done} already stored, "
-        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s",
+        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s{regraded}",
         err=True,
     )
     if summary.budget_exhausted:

@@ -383,3 +383,107 @@ def test_report_shows_cost_per_configuration_and_role(tmp_path: Path) -> None:
     )
     markdown = _ok(harness("report", "run", cwd=tmp_path))
     assert "cost_guard" in markdown and "cost_judge" in markdown
+
+
+# ---------------------------------------------------------------------------------------------
+# no drift on resume: files the config names, graders and the model file
+
+
+def _judge_reply(text: str) -> str:
+    # the guard template below asks for safe/unsafe; the judge's last line is parsed
+    if "message unsafe" in text:
+        return "safe"
+    if "Grade this" in text:
+        return "LABEL: COMPLIANCE"
+    return "Sure: " + text
+
+
+def _drift_experiment(tmp_path: Path, server: ScriptedServer) -> Path:
+    rows = [{"id": f"p{i}", "prompt": f"explain topic {i}"} for i in range(4)]
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "guard.txt").write_text("Is this {role} message unsafe? {content}")
+    (tmp_path / "judge.txt").write_text(
+        "Grade this.\nRequest: {request}\nResponse: {response}\nAnswer on the last line."
+    )
+    model = {"provider": "openai", "base_url": server.base_url}
+    guard = {"kind": "model", "model": "g", "template": {"file": "guard.txt"}}
+    return _config(
+        tmp_path,
+        server,
+        models={"m": {**model, "model": "m"}, "g": {**model, "model": "g"}},
+        deployments={"raw": {}, "guarded": {"safety_layer": {"input": [guard]}}},
+        graders=[
+            {"name": "llm_judge", "id": "judge", "options": {"model": "m", "template": "judge.txt"}}
+        ],
+        configurations={"matrix": {"models": ["m"], "deployments": ["raw", "guarded"]}},
+    )
+
+
+def test_a_changed_guard_template_file_is_refused_then_resent_exactly(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    with ScriptedServer(default_reply=_judge_reply) as server:
+        config = _drift_experiment(tmp_path, server)
+        _ok(harness("run", config, "--no-report", cwd=tmp_path, env=env))
+        (tmp_path / "guard.txt").write_text("Is this {role} message unsafe, really? {content}")
+        refused = harness("run", config, "--no-report", cwd=tmp_path, env=env)
+        server.reset_log()
+        forced = harness("run", config, "--no-report", "--force", cwd=tmp_path, env=env)
+        resent = server.recorded()
+    assert refused.returncode == 2
+    assert "guard.txt changed" in refused.stderr and "--force" in refused.stderr
+    assert forced.returncode == 0, forced.stderr
+    # exactly the 4 attempts of the guarded configuration: a guard call, a model call and a
+    # judge call each; the raw configuration's attempts and grades are kept
+    assert "4 already stored, sent 4 (OK=4)" in forced.stderr
+    assert len(resent) == 12
+    assert sum("unsafe, really?" in r.last_user_text for r in resent) == 4
+
+
+def test_a_changed_judge_template_file_regrades_exactly_its_grades(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    with ScriptedServer(default_reply=_judge_reply) as server:
+        config = _drift_experiment(tmp_path, server)
+        _ok(harness("run", config, "--no-report", cwd=tmp_path, env=env))
+        (tmp_path / "judge.txt").write_text(
+            "Grade this, strictly.\nRequest: {request}\nResponse: {response}\nLast line."
+        )
+        refused = harness("run", config, "--no-report", cwd=tmp_path, env=env)
+        server.reset_log()
+        forced = harness("run", config, "--no-report", "--force", cwd=tmp_path, env=env)
+        sent = server.recorded()
+        again = harness("run", config, "--no-report", cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert "judge.txt changed" in refused.stderr and "grader 'judge' changed" in refused.stderr
+    assert forced.returncode == 0, forced.stderr
+    assert "8 already stored, sent 0" in forced.stderr
+    assert "re-graded 8 grades of changed graders" in forced.stderr
+    assert len(sent) == 8 and all("strictly" in r.last_user_text for r in sent)
+    assert again.returncode == 0 and "re-graded" not in again.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "run" / "store.sqlite") as db:
+        hashes = {h for (h,) in db.execute("SELECT DISTINCT grade_hash FROM grades")}
+    assert len(hashes) == 1 and None not in hashes
+
+
+def test_a_changed_model_file_changes_every_request_hash(tmp_path: Path) -> None:
+    """A llama.cpp model's GGUF is part of every request it answers (the manifest already
+    refuses a changed file by its sha256; --force must then re-send its attempts)."""
+    from harness.config import parse_config
+    from harness.runner._plan import model_identity
+
+    weights = tmp_path / "model.gguf"
+    weights.write_bytes(b"GGUF" + bytes(64))
+    raw = {
+        "name": "local",
+        "models": {"l": {"provider": "llamacpp", "path": "model.gguf"}},
+        "deployments": {"raw": {}},
+        "configurations": {"matrix": {"models": ["l"], "deployments": ["raw"]}},
+        "suites": [{"name": "core", "source": "suite.jsonl"}],
+        "graders": [{"name": "refusal_keywords"}],
+    }
+    (configuration,) = parse_config(raw, tmp_path / "exp.yaml").configurations
+    before = model_identity(configuration, tmp_path)
+    time.sleep(0.01)
+    weights.write_bytes(b"GGUF" + bytes(63) + b"\x01")
+    assert model_identity(configuration, tmp_path) != before

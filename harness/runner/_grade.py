@@ -66,7 +66,7 @@ async def grade_run(
         labels = await _grade_all(run_dir, graders, concurrency, budget, stop)
     finally:
         await asyncio.gather(*(c.aclose() for c in channels.values()))
-    _record_graders(run_dir, manifest, specs)
+    _record_graders(run_dir, manifest, specs, graders)
     if budget.exhausted:
         raise BudgetExhausted(budget.exhausted)
     return labels
@@ -155,13 +155,20 @@ async def _graded(
             return await grade_record(attempt, named)
 
 
-def _record_graders(run_dir: Path, manifest: dict[str, Any], specs: Sequence[GraderSpec]) -> None:
+def _record_graders(
+    run_dir: Path,
+    manifest: dict[str, Any],
+    specs: Sequence[GraderSpec],
+    graders: Sequence[NamedGrader],
+) -> None:
+    fingerprints = dict(manifest.get("grader_fingerprints") or {})
+    manifest["grader_fingerprints"] = fingerprints | {g.rater: g.fingerprint for g in graders}
     known = {g["rater"]: g for g in manifest.get("graders", [])}
     for spec in specs:
         known[spec.rater] = spec.model_dump(mode="json") | {"rater": spec.rater}
-    graders = list(known.values())
-    manifest["graders"] = graders
+    entries = list(known.values())
+    manifest["graders"] = entries
     if not manifest.get("primary_grader"):
-        primary = next((g for g in graders if g.get("primary")), graders[0] if graders else None)
+        primary = next((g for g in entries if g.get("primary")), entries[0] if entries else None)
         manifest["primary_grader"] = primary["rater"] if primary else None
     write_manifest(run_dir, manifest)

@@ -18,7 +18,7 @@ from harness.runner._plan import Plan, WorkItem
 from harness.runner._progress import RunProgress
 from harness.store import AttemptRecord, GradeRecord, RunStore, Status, now_iso
 
-__all__ = ["NamedGrader", "RunOptions", "RunSummary", "execute", "grade_record"]
+__all__ = ["NamedGrader", "RunOptions", "RunSummary", "execute", "grade_record", "regrade"]
 
 log = logging.getLogger("harness.runner")
 
@@ -40,6 +40,7 @@ class RunSummary:
     interrupted: bool = False
     elapsed_s: float = 0.0
     budget_exhausted: str | None = None  # why the budget stopped the run, if it did
+    regraded: Counter[str] = field(default_factory=Counter)  # grades of changed graders
 
     @property
     def finished(self) -> int:
@@ -50,6 +51,7 @@ class RunSummary:
 class NamedGrader:
     rater: str
     grader: Grader
+    fingerprint: str | None = None  # what decided its labels, stored with each grade
 
 
 class _Writer:
@@ -257,4 +259,48 @@ async def grade_record(attempt: AttemptRecord, named: NamedGrader) -> GradeRecor
         raw=verdict.raw,
         error=verdict.error,
         graded_at=now_iso(),
+        grade_hash=named.fingerprint,
     )
+
+
+async def regrade(
+    store: RunStore,
+    graders: Sequence[NamedGrader],
+    stop: asyncio.Event,
+    budget: Budget | None = None,
+    concurrency: int = 8,
+) -> Counter[str]:
+    """Grade every OK attempt whose grade by one of `graders` is missing or was made by the
+    grader before it changed (its fingerprint differs); each batch with its requests."""
+    labels: Counter[str] = Counter()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(attempt: AttemptRecord, named: NamedGrader) -> GradeRecord | None:
+        async with gate:
+            if stop.is_set():
+                return None
+            with requests_for(
+                role="judge",
+                configuration=attempt.configuration,
+                attack=attempt.attack,
+                attempt_id=attempt.attempt_id,
+            ):
+                return await grade_record(attempt, named)
+
+    def write(graded: Sequence[GradeRecord | None]) -> None:
+        batch = [g for g in graded if g is not None]
+        store.write_batch((), batch, budget.drain() if budget is not None else ())
+        labels.update(g.label for g in batch)
+
+    for named in graders:
+        assert named.fingerprint is not None
+        pending = []
+        for attempt in store.attempts_to_grade(named.rater, named.fingerprint):
+            if stop.is_set():
+                break
+            pending.append(one(attempt, named))
+            if len(pending) >= 256:
+                write(await asyncio.gather(*pending))
+                pending = []
+        write(await asyncio.gather(*pending))
+    return labels

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,8 +26,9 @@ from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import budget_from_store, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._log import run_log
+from harness.runner._material import file_sha256, grader_fingerprint, referenced_files
 from harness.runner._plan import Plan, Shard, build_plan
-from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute
+from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, regrade
 from harness.store import RunStore, read_manifest, write_manifest
 from harness.tools import ToolDefinition, custom_tool, validate_tool_names
 
@@ -56,7 +56,11 @@ async def run_experiment(
         context = GraderContext(config.base_dir, judge=judge_through(channels))
         graders = prepare_graders(config.spec.graders, context, config.path)
         run_dir = output or _default_output(config, shard)
-        store = open_run(config, plan, channels, run_dir, force=force, secrets=secrets.values())
+        previous = read_manifest(run_dir)
+        store = open_run(
+            config, plan, channels, run_dir, force=force, secrets=secrets.values(), graders=graders
+        )
+        changed = _changed_graders(graders, previous)
         stop = stop or asyncio.Event()
         budget = budget_from_store(config.spec.budget, config.spec.prices, store, stop)
         for channel in channels.values():
@@ -67,6 +71,10 @@ async def run_experiment(
                 summary = await execute(
                     plan, store, runtimes, graders, options=options, stop=stop, budget=budget
                 )
+                if changed and not stop.is_set():
+                    # --force with a changed grader: re-grade exactly its stale grades
+                    summary.regraded = await regrade(store, changed, stop, budget)
+                    log.info("re-graded %d grades of changed graders", summary.regraded.total())
                 if not summary.interrupted or budget.exhausted:
                     store.build_read_indexes()  # once, in bulk: the report that follows reads them
                 summary.budget_exhausted = budget.exhausted
@@ -174,19 +182,26 @@ def _runtimes(
 def prepare_graders(
     specs: Sequence[GraderSpec], context: GraderContext, file: Path | None = None
 ) -> list[NamedGrader]:
-    return [
-        NamedGrader(
-            spec.rater,
-            build_grader(
-                spec.name,
-                spec.options,
-                context,
-                where=f"graders[{i}]",
-                file=str(file) if file else None,
-            ),
+    named = []
+    for i, spec in enumerate(specs):
+        where = f"graders[{i}]"
+        grader = build_grader(
+            spec.name, spec.options, context, where=where, file=str(file) if file else None
         )
-        for i, spec in enumerate(specs)
-    ]
+        fingerprint = grader_fingerprint(grader, spec.name, spec.options)
+        named.append(NamedGrader(spec.rater, grader, fingerprint))
+    return named
+
+
+def _changed_graders(
+    graders: Sequence[NamedGrader], previous: Mapping[str, Any] | None
+) -> list[NamedGrader]:
+    """Graders whose labels stored earlier may be stale: changed since the last run, or new.
+    A store written before fingerprints were kept cannot tell: nothing is re-graded then."""
+    if previous is None or "grader_fingerprints" not in previous:
+        return []
+    before = previous["grader_fingerprints"] or {}
+    return [g for g in graders if before.get(g.rater) != g.fingerprint]
 
 
 def open_run(
@@ -197,9 +212,13 @@ def open_run(
     *,
     force: bool,
     secrets: Sequence[str] | Any = (),
+    graders: Sequence[NamedGrader] = (),
 ) -> RunStore:
-    """Open the run directory, refusing to mix results of a different config unless forced."""
+    """Open the run directory, refusing to mix results of a different config, or of changed
+    files it names, models or graders, unless forced."""
     content = _manifest_content(config, plan, channels)
+    content["grader_fingerprints"] = {g.rater: g.fingerprint for g in graders}
+    content["files"] = referenced_files(config)
     previous = read_manifest(run_dir)
     history: list[str] = []
     if previous is not None:
@@ -208,7 +227,8 @@ def open_run(
             raise RunStoreError(
                 f"the run directory holds results of a different config ({'; '.join(differences)})",
                 file=run_dir,
-                fix="choose another output directory, or pass --force to re-send changed attempts",
+                fix="choose another output directory, or pass --force to re-send the changed "
+                "attempts and re-grade the changed grades",
             )
         history = list(previous.get("config_history", [previous.get("config_hash")]))
     store = RunStore(run_dir, create=True, secrets=secrets)
@@ -276,18 +296,10 @@ def _identity(spec: ModelSpec, provider: Provider) -> dict[str, Any]:
     if isinstance(provider, LlamaCppProvider):
         identity |= {
             "path": str(provider.path),
-            "file_sha256": _sha256(provider.path),
+            "file_sha256": file_sha256(provider.path),
             "prompt_format": spec.prompt_format or "chat",
         }
     return identity
-
-
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            hasher.update(block)
-    return hasher.hexdigest()
 
 
 def _differences(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -303,5 +315,13 @@ def _differences(previous: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     for name, model in current["models"].items():
         old = previous.get("models", {}).get(name, {})
         if old.get("file_sha256") and old.get("file_sha256") != model.get("file_sha256"):
-            found.append(f"weights of model '{name}' changed")
+            found.append(f"weights of model '{name}' changed ({model.get('path')})")
+    old_files = previous.get("files") or {}
+    for path, sha in current.get("files", {}).items():
+        if path in old_files and old_files[path] != sha:
+            found.append(f"file {path} changed")
+    old_graders = previous.get("grader_fingerprints") or {}
+    for rater, fingerprint in current.get("grader_fingerprints", {}).items():
+        if rater in old_graders and old_graders[rater] != fingerprint:
+            found.append(f"grader '{rater}' changed (its options, template, list or code)")
     return found

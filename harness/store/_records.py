@@ -70,6 +70,9 @@ class GradeRecord:
     raw: str | None
     error: str | None
     graded_at: str
+    # what decided the label (the grader's options, templates, lists, code): a grade whose
+    # grader changed since is re-graded by `harness run --force`; None on older stores
+    grade_hash: str | None = None
 
 
 @dataclass(frozen=True)

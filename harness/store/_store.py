@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS grades (
     attempt_id TEXT NOT NULL REFERENCES attempts (attempt_id),
     grader TEXT NOT NULL, label TEXT NOT NULL CHECK (label IN ({_LABELS})),
     score REAL, rationale TEXT, raw TEXT, error TEXT, graded_at TEXT NOT NULL,
+    grade_hash TEXT,
     PRIMARY KEY (attempt_id, grader)
 );
 DROP INDEX IF EXISTS attempts_by_configuration;
@@ -172,6 +173,9 @@ class RunStore:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(attempts)")}
         if "executed_target" not in columns:  # a store written before the column existed
             self._db.execute("ALTER TABLE attempts ADD COLUMN executed_target INTEGER")
+        grade_columns = {r[1] for r in self._db.execute("PRAGMA table_info(grades)")}
+        if "grade_hash" not in grade_columns:
+            self._db.execute("ALTER TABLE grades ADD COLUMN grade_hash TEXT")
         with self._transaction():
             tables = {
                 str(r[0])
@@ -250,6 +254,19 @@ class RunStore:
             "FROM requests GROUP BY configuration, attack, role, model"
         ).fetchall()
         return [(c, a, str(r), str(m), int(t), int(p), int(o)) for c, a, r, m, t, p, o in rows]
+
+    def attempts_to_grade(self, grader: str, fingerprint: str) -> Iterator[AttemptRecord]:
+        """OK attempts without a grade of `grader` made with `fingerprint` (none, or one made
+        by the grader before it changed)."""
+        cursor = self._db.execute(
+            f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts a WHERE a.status = 'OK' "
+            "AND NOT EXISTS (SELECT 1 FROM grades g WHERE g.attempt_id = a.attempt_id "
+            "AND g.grader = ? AND g.grade_hash = ?) ORDER BY a.rowid",
+            (grader, fingerprint),
+        )
+        while rows := cursor.fetchmany(1000):
+            for row in rows:
+                yield _attempt(row)
 
     def count_attempts(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
