@@ -30,7 +30,7 @@ RunArg = Annotated[Path, typer.Argument(help="run directory (holds store.sqlite)
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET = 3
-EXIT_FLAGGED = 4  # `harness report --strict`: a shown rate carries a flag
+EXIT_FLAGGED = 5  # `harness report --strict`: a shown rate carries a flag
 
 
 def main() -> None:
@@ -50,15 +50,10 @@ def version() -> None:
 @app.command()
 def validate(config: ConfigArg) -> None:
     """Check a config and print the resolved plan, without sending anything."""
-    from harness.config import load_config, required_secrets
-    from harness.grading import GraderContext
-    from harness.runner import build_plan, prepare_graders
+    from harness.config import load_config
+    from harness.runner import check_config
 
-    loaded = load_config(config)
-    plan = build_plan(loaded)
-    prepare_graders(loaded.spec.graders, GraderContext(loaded.base_dir), loaded.path)
-    required_secrets(loaded)
-    typer.echo(_describe_plan(plan))
+    typer.echo(_describe_plan(check_config(load_config(config))))
 
 
 @app.command()

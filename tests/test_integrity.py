@@ -28,7 +28,7 @@ from harness.stats import (
 from harness.stats._clustered import interval_from_items
 from harness.testing import Fault, Rule, ScriptedServer
 
-EXIT_FLAGGED = 4
+EXIT_FLAGGED = 5
 
 # ---------------------------------------------------------------------------------------------
 # Gwet's AC1 and percent agreement against published values
@@ -487,3 +487,75 @@ def test_a_changed_model_file_changes_every_request_hash(tmp_path: Path) -> None
     time.sleep(0.01)
     weights.write_bytes(b"GGUF" + bytes(63) + b"\x01")
     assert model_identity(configuration, tmp_path) != before
+
+
+# ---------------------------------------------------------------------------------------------
+# one validation pass: `validate` and `run` refuse the same configs with the same line
+
+
+def _bad_config(tmp_path: Path, deployments: dict[str, Any], names: list[str]) -> Path:
+    _suite(tmp_path, 2)
+    config = {
+        "name": "bad",
+        "models": {"m": {"provider": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"}},
+        "deployments": deployments,
+        "configurations": {"matrix": {"models": ["m"], "deployments": names}},
+        "suites": [{"name": "core", "source": "suite.jsonl"}],
+        "graders": [{"name": "refusal_keywords"}],
+    }
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+BAD_DEPLOYMENTS = {
+    "regex": (
+        {"d": {"safety_layer": {"input": [{"kind": "keywords", "patterns": ["(unclosed"]}]}}},
+        ["d"],
+        ["patterns", "invalid regular expression"],
+    ),
+    "tool": ({"d": {"tools": ["no_such_tool"]}}, ["d"], ["catalog[0]", "no_such_tool"]),
+    "custom_tool_key": (
+        {"d": {"tools": {"custom": [{"name": "lookup", "descripton": "x"}]}}},
+        ["d"],
+        ["custom[0].descripton", "did you mean 'description'"],
+    ),
+    "custom_tool_schema": (
+        {"d": {"tools": {"custom": [{"name": "lookup", "description": "x", "parameters": 3}]}}},
+        ["d"],
+        ["custom[0].parameters"],
+    ),
+    "guard_placeholder": (
+        {"d": {"safety_layer": {"input": [{"kind": "model", "model": "m", "template": "{who}"}]}}},
+        ["d"],
+        ["template", "who"],
+    ),
+    "deployment_typo": (
+        {"guarded": {"system_prompt": "be safe"}},
+        ["guardd"],
+        ["unknown deployment 'guardd'", "did you mean 'guarded'?"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DEPLOYMENTS))
+def test_validate_and_run_refuse_the_same_config(tmp_path: Path, case: str) -> None:
+    from _cli_helpers import assert_user_error
+
+    deployments, names, needles = BAD_DEPLOYMENTS[case]
+    config = _bad_config(tmp_path, deployments, names)
+    validated = assert_user_error(harness("validate", config, cwd=tmp_path), "bad.yaml", *needles)
+    ran = assert_user_error(harness("run", config, cwd=tmp_path), "bad.yaml", *needles)
+    assert validated == ran
+    assert not (tmp_path / "results").exists()  # nothing was run, nothing written
+
+
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe\x00\x01binary\x00", "name: caf\xe9\n".encode("latin-1")]
+)
+def test_a_config_that_is_not_utf8_is_a_user_error(tmp_path: Path, content: bytes) -> None:
+    from _cli_helpers import assert_user_error
+
+    (tmp_path / "exp.yaml").write_bytes(content)
+    for command in ("validate", "run"):
+        assert_user_error(harness(command, "exp.yaml", cwd=tmp_path), "exp.yaml", "not UTF-8")

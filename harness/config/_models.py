@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -297,8 +298,10 @@ class ExperimentConfig(StrictModel):
 def _require(name: str, table: dict[str, Any], kind: str, section: str, index: int) -> None:
     if name not in table:
         known = ", ".join(sorted(table)) or "none"
+        close = difflib.get_close_matches(name, list(table), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
         raise ValueError(
-            f"entry {index} names unknown {kind} '{name}'; define it under '{section}' "
+            f"entry {index} names unknown {kind} '{name}'; {hint}define it under '{section}' "
             f"(defined: {known})"
         )
 

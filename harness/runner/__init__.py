@@ -15,7 +15,14 @@ from harness.runner._plan import (
 )
 from harness.runner._retry import CallOutcome, RetryAfterOrBackoff, call_with_retries
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, grade_record
-from harness.runner._session import judge_through, open_run, prepare_graders, run_experiment
+from harness.runner._session import (
+    check_config,
+    deployment_parts,
+    judge_through,
+    open_run,
+    prepare_graders,
+    run_experiment,
+)
 
 __all__ = [
     "NO_ATTACK",
@@ -36,6 +43,8 @@ __all__ = [
     "build_channels",
     "build_plan",
     "call_with_retries",
+    "check_config",
+    "deployment_parts",
     "digest",
     "execute",
     "grade_record",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,13 @@ from harness.config import (
     GuardSpec,
     LoadedConfig,
     ModelSpec,
+    ToolAccessSpec,
     required_secrets,
     used_models,
 )
 from harness.grading import GraderContext, JudgeFn, build_grader
-from harness.layers import build_safety_layer
-from harness.layers._guards import ModerateFn
+from harness.layers import SafetyLayer, build_safety_layer
+from harness.layers._guards import CompleteFn, ModerateFn
 from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
 from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import budget_from_store, requests_for
@@ -32,7 +33,14 @@ from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute,
 from harness.store import RunStore, read_manifest, write_manifest
 from harness.tools import ToolDefinition, custom_tool, validate_tool_names
 
-__all__ = ["judge_through", "open_run", "prepare_graders", "run_experiment"]
+__all__ = [
+    "check_config",
+    "deployment_parts",
+    "judge_through",
+    "open_run",
+    "prepare_graders",
+    "run_experiment",
+]
 
 log = logging.getLogger("harness.runner")
 
@@ -147,7 +155,27 @@ def _runtimes(
 
         return moderate
 
-    runtimes = {}
+    parts = deployment_parts(config, complete, moderate_for)
+    return {
+        conf.name: ConfigurationRuntime(
+            conf, channels[conf.model_name], *parts[conf.name]
+        )
+        for conf in config.configurations
+    }
+
+
+DeploymentParts = tuple[SafetyLayer | None, ToolAccessSpec | None, tuple[ToolDefinition, ...]]
+
+
+def deployment_parts(
+    config: LoadedConfig,
+    complete: CompleteFn,
+    moderate_for: Callable[[GuardSpec], ModerateFn],
+) -> dict[str, DeploymentParts]:
+    """Each configuration's safety layer (guard regexes compiled, templates read and their
+    placeholders checked) and tools (catalog names and custom schemas checked): built the
+    same way by `harness validate` (with callables it never calls) and `harness run`."""
+    parts: dict[str, DeploymentParts] = {}
     for conf in config.configurations:
         deployment = conf.deployment
         where = f"deployments.{conf.deployment_name}"
@@ -169,14 +197,33 @@ def _runtimes(
             validate_tool_names(
                 deployment.tools.catalog, file=str(config.path), where=f"{tools_where}.catalog"
             )
+            where = tools_where
             custom = tuple(
-                custom_tool(raw, file=str(config.path), where=f"{tools_where}.custom[{i}]")
-                for i, raw in enumerate(deployment.tools.custom)
+                custom_tool(tool.as_raw(), file=str(config.path), where=f"{where}.custom[{i}]")
+                for i, tool in enumerate(deployment.tools.custom)
             )
-        runtimes[conf.name] = ConfigurationRuntime(
-            conf, channels[conf.model_name], safety, deployment.tools, custom
-        )
-    return runtimes
+        parts[conf.name] = (safety, deployment.tools, custom)
+    return parts
+
+
+def check_config(config: LoadedConfig, shard: Shard | None = None) -> Plan:
+    """Every check of a config that needs no network: what `harness validate` runs, and what
+    `harness run` runs (through the same functions) before it sends anything."""
+    required_secrets(config)
+    plan = build_plan(config, shard)
+
+    async def never_complete(model: str, request: ChatRequest) -> tuple[str | None, str | None]:
+        raise AssertionError("validate sends nothing")
+
+    def never_moderate(guard: GuardSpec) -> ModerateFn:
+        async def moderate(text: str) -> tuple[Mapping[str, float] | None, bool, str | None]:
+            raise AssertionError("validate sends nothing")
+
+        return moderate
+
+    deployment_parts(config, never_complete, never_moderate)
+    prepare_graders(config.spec.graders, GraderContext(config.base_dir), config.path)
+    return plan
 
 
 def prepare_graders(
