@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import signal
 import sys
 from collections.abc import Iterator
@@ -30,10 +31,12 @@ RunArg = Annotated[Path, typer.Argument(help="run directory (holds store.sqlite)
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET = 3
+EXIT_MODEL_CRASHED = 4
 EXIT_FLAGGED = 5  # `harness report --strict`: a shown rate carries a flag
 
 
 def main() -> None:
+    faulthandler.enable()  # a native crash names its place instead of ending in silence
     try:
         app()
     except UserError as exc:
@@ -115,6 +118,15 @@ def run(
     if report:
         _print_report(run_dir)
         _print_agreement(run_dir)
+    crashed = summary.error_kinds.get("model_crashed", 0)
+    if crashed:
+        typer.echo(
+            f"{crashed} attempts ended as ERROR model_crashed: a local model's process died "
+            f"(the reason and the fix are in {run_dir / 'harness.log'}); the store is intact; "
+            "after the fix, resume with: harness run CONFIG --retry-errors",
+            err=True,
+        )
+        raise SystemExit(EXIT_MODEL_CRASHED)
 
 
 def _print_agreement(run_dir: Path) -> None:
@@ -475,7 +487,11 @@ def _describe_plan(plan: Any) -> str:
     return "\n".join(lines)
 
 
-from harness._cli_agree import agree  # noqa: E402,F401  (registers the command)
-
 if __name__ == "__main__":
-    main()
+    # `python -m harness.cli`: run the module as imported, so that the command modules that
+    # import it find it whole instead of a second, half-made copy
+    from harness.cli import main as imported_main
+
+    imported_main()
+else:
+    from harness._cli_agree import agree  # noqa: F401  (registers the command)

@@ -17,6 +17,7 @@ __all__ = [
     "ChatRequest",
     "ConnectionFailed",
     "MalformedReply",
+    "ModelCrashed",
     "PermanentError",
     "Provider",
     "ProviderError",
@@ -80,6 +81,12 @@ class PermanentError(ProviderError):
 
 class RequestRejected(PermanentError):
     kind = "rejected"
+
+
+class ModelCrashed(PermanentError):
+    """The process holding a local model died (a native crash in llama.cpp, or killed)."""
+
+    kind = "model_crashed"
 
 
 class ToolsUnsupported(PermanentError):
