@@ -214,7 +214,7 @@ def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
             )
     rows = records(report.cells)
     unvalidated = [r for r in rows if "unvalidated" in r["flag"].split(",")]
-    if rows and len(unvalidated) == len(rows) and len(report.kappa) < 2:
+    if unvalidated and len(report.kappa) < 2:
         found.insert(
             0,
             f"every rate is unvalidated: the run has one grader (`{report.grader}`) and no "

@@ -55,14 +55,14 @@ async def grade_run(
         for name, price in (config.get("prices") or {}).items()
     }
     try:
+        context = GraderContext(base_dir, judge=judge_through(channels))
+        graders = prepare_graders(specs, context)
         with RunStore(run_dir) as store:
             budget = budget_from_store(budget_spec, prices, store, stop)
         if budget.exhausted:
             raise BudgetExhausted(budget.exhausted)
         for channel in channels.values():
             channel.budget = budget
-        context = GraderContext(base_dir, judge=judge_through(channels))
-        graders = prepare_graders(specs, context)
         labels = await _grade_all(run_dir, graders, concurrency, budget, stop)
     finally:
         await asyncio.gather(*(c.aclose() for c in channels.values()))
