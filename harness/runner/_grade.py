@@ -46,7 +46,7 @@ async def grade_run(
     """
     manifest = read_manifest(run_dir) or {}
     base_dir = Path(manifest.get("base_dir", Path.cwd()))
-    channels = _judge_channels(run_dir, manifest, specs, base_dir, models or {})
+    channels, secrets = _judge_channels(run_dir, manifest, specs, base_dir, models or {})
     stop = asyncio.Event()
     config = manifest.get("config") or {}
     budget_spec = BudgetSpec.model_validate(config["budget"]) if config.get("budget") else None
@@ -63,7 +63,7 @@ async def grade_run(
             raise BudgetExhausted(budget.exhausted)
         for channel in channels.values():
             channel.budget = budget
-        labels = await _grade_all(run_dir, graders, concurrency, budget, stop)
+        labels = await _grade_all(run_dir, graders, concurrency, budget, stop, secrets)
     finally:
         await asyncio.gather(*(c.aclose() for c in channels.values()))
     _record_graders(run_dir, manifest, specs, graders)
@@ -78,7 +78,7 @@ def _judge_channels(
     specs: Sequence[GraderSpec],
     base_dir: Path,
     extra: Mapping[str, ModelSpec],
-) -> dict[str, Channel]:
+) -> tuple[dict[str, Channel], list[str]]:
     declared = {
         **((manifest.get("config") or {}).get("models") or {}),
         **{name: spec.model_dump(mode="json") for name, spec in extra.items()},
@@ -105,7 +105,7 @@ def _judge_channels(
             )
         if env:
             secrets[env] = os.environ[env]
-    return build_channels(models, secrets, base_dir)
+    return build_channels(models, secrets, base_dir), list(secrets.values())
 
 
 async def _grade_all(
@@ -114,9 +114,11 @@ async def _grade_all(
     concurrency: int,
     budget: Budget,
     stop: asyncio.Event,
+    secrets: Sequence[str],
 ) -> Counter[str]:
     labels: Counter[str] = Counter()
-    with RunStore(run_dir) as store:
+    # a judge's error text may echo its key: scrubbed as in a run
+    with RunStore(run_dir, secrets=secrets) as store:
         ok = (a for a in store.iter_attempts() if a.status is Status.OK)
         gate = asyncio.Semaphore(concurrency)
         pending: list[Any] = []
