@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,10 +271,13 @@ async def regrade(
     graders: Sequence[NamedGrader],
     stop: asyncio.Event,
     budget: Budget | None = None,
+    *,
+    changed: Collection[str] = (),
     concurrency: int = 8,
 ) -> Counter[str]:
     """Grade every OK attempt whose grade by one of `graders` is missing or was made by the
-    grader before it changed (its fingerprint differs); each batch with its requests."""
+    grader before it changed (its fingerprint differs); each batch with its requests.
+    Grades without a fingerprint (older stores) are stale only for the raters in `changed`."""
     labels: Counter[str] = Counter()
     gate = asyncio.Semaphore(concurrency)
 
@@ -298,7 +301,10 @@ async def regrade(
     for named in graders:
         assert named.fingerprint is not None
         pending = []
-        for attempt in store.attempts_to_grade(named.rater, named.fingerprint):
+        stale = store.attempts_to_grade(
+            named.rater, named.fingerprint, unknown_is_stale=named.rater in changed
+        )
+        for attempt in stale:
             if stop.is_set():
                 break
             pending.append(one(attempt, named))

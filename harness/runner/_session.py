@@ -79,10 +79,16 @@ async def run_experiment(
                 summary = await execute(
                     plan, store, runtimes, graders, options=options, stop=stop, budget=budget
                 )
-                if changed and not stop.is_set():
-                    # --force with a changed grader: re-grade exactly its stale grades
-                    summary.regraded = await regrade(store, changed, stop, budget)
-                    log.info("re-graded %d grades of changed graders", summary.regraded.total())
+                if not stop.is_set():
+                    # a changed grader (--force), or one whose re-grading a stop interrupted:
+                    # exactly its stale grades are graded again
+                    summary.regraded = await regrade(
+                        store, graders, stop, budget, changed={g.rater for g in changed}
+                    )
+                    if summary.regraded:
+                        log.info(
+                            "re-graded %d grades of changed graders", summary.regraded.total()
+                        )
                 if not summary.interrupted or budget.exhausted:
                     store.build_read_indexes()  # once, in bulk: the report that follows reads them
                 summary.budget_exhausted = budget.exhausted

@@ -255,13 +255,17 @@ class RunStore:
         ).fetchall()
         return [(c, a, str(r), str(m), int(t), int(p), int(o)) for c, a, r, m, t, p, o in rows]
 
-    def attempts_to_grade(self, grader: str, fingerprint: str) -> Iterator[AttemptRecord]:
-        """OK attempts without a grade of `grader` made with `fingerprint` (none, or one made
-        by the grader before it changed)."""
+    def attempts_to_grade(
+        self, grader: str, fingerprint: str, *, unknown_is_stale: bool
+    ) -> Iterator[AttemptRecord]:
+        """OK attempts without a grade of `grader` made with `fingerprint`: none, or one made
+        by the grader before it changed. A grade stored before fingerprints were kept (NULL)
+        counts as stale only with `unknown_is_stale`."""
+        unknown = "" if unknown_is_stale else " OR g.grade_hash IS NULL"
         cursor = self._db.execute(
             f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts a WHERE a.status = 'OK' "
             "AND NOT EXISTS (SELECT 1 FROM grades g WHERE g.attempt_id = a.attempt_id "
-            "AND g.grader = ? AND g.grade_hash = ?) ORDER BY a.rowid",
+            f"AND g.grader = ? AND (g.grade_hash = ?{unknown})) ORDER BY a.rowid",
             (grader, fingerprint),
         )
         while rows := cursor.fetchmany(1000):
