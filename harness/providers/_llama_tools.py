@@ -18,6 +18,7 @@ __all__ = [
     "CALL_OPEN",
     "call_schema",
     "chat_messages",
+    "choice_grammar",
     "parse_tool_call",
     "render_base_prompt",
     "tool_instructions",
@@ -153,6 +154,12 @@ def union_grammar(call_json_grammar: str) -> str:
         "harness-text ::= [^< \\n] [^\\x00]*\n"
         f"{renamed}\n"
     )
+
+
+def choice_grammar(choices: Sequence[str]) -> str:
+    """GBNF for a reply that is exactly one of `choices`."""
+    alternatives = " | ".join(json.dumps(choice) for choice in choices)
+    return f"root ::= [ \\n]* ({alternatives})\n"
 
 
 def parse_tool_call(text: str) -> tuple[str, str] | None:

@@ -101,6 +101,7 @@ class LlamaCppProvider:
             "prompt_format": self._spec.prompt_format or "chat",
             "messages": list(request.messages),
             "tools": [dict(t) for t in request.tools],
+            "choices": list(request.answer_choices),
             "params": {
                 "max_tokens": params.max_tokens,
                 "temperature": params.temperature,

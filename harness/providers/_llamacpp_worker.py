@@ -24,6 +24,7 @@ from harness.providers._llama_tools import (
     CALL_OPEN,
     call_schema,
     chat_messages,
+    choice_grammar,
     parse_tool_call,
     render_base_prompt,
     union_grammar,
@@ -103,6 +104,13 @@ def _grammar(tools: list[dict[str, Any]]) -> Any:
     return LlamaGrammar.from_string(union_grammar(call_gbnf), verbose=False)
 
 
+def _choice_grammar(choices: list[str]) -> Any:
+    """The reply is exactly one of the choices (a judge's label), after optional blanks."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_string(choice_grammar(choices), verbose=False)
+
+
 def _complete(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = request["params"]
     tools: list[dict[str, Any]] = request.get("tools") or []
@@ -114,7 +122,9 @@ def _complete(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
         "seed": params["seed"],
     }
     prose_cut = None
-    if tools:
+    if request.get("choices"):
+        common["grammar"] = _choice_grammar(request["choices"])
+    elif tools:
         from llama_cpp import StoppingCriteriaList
 
         prose_cut = _ProseCut(llama, params["max_tokens"])

@@ -109,6 +109,10 @@ class ChatRequest:
     params: GenerationParams
     # tools the model may call: {"name", "description", "parameters" (JSON Schema)}
     tools: tuple[Mapping[str, Any], ...] = ()
+    # when set, the reply must end with a line that is exactly one of these (a judge's label):
+    # providers that can constrain decoding do so (a grammar for llama.cpp, a JSON schema for
+    # OpenAI-compatible servers) and still return text whose last line is the choice
+    answer_choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
