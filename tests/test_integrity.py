@@ -560,3 +560,22 @@ def test_a_config_that_is_not_utf8_is_a_user_error(tmp_path: Path, content: byte
     (tmp_path / "exp.yaml").write_bytes(content)
     for command in ("validate", "run"):
         assert_user_error(harness(command, "exp.yaml", cwd=tmp_path), "exp.yaml", "not UTF-8")
+
+
+def test_a_store_from_before_the_requests_table_counts_its_attempts(tmp_path: Path) -> None:
+    """An older store has no `requests`: opened, it gains them from its attempts' tries."""
+    import sqlite3
+
+    env = cli_env(tmp_path)
+    with ScriptedServer(default_reply=_guard_and_judge_reply) as server:
+        config = _budget_run(tmp_path, server, 1000)
+        _ok(harness("run", config, "--no-report", cwd=tmp_path, env=env))
+        store = tmp_path / "run" / "store.sqlite"
+        with sqlite3.connect(store) as db:
+            db.execute("DROP TABLE requests")
+            tries = db.execute("SELECT SUM(tries) FROM attempts").fetchone()[0]
+        config.write_text(config.read_text().replace("max_requests: 1000", "max_requests: 5"))
+        server.reset_log()
+        again = harness("run", config, "--no-report", "--force", cwd=tmp_path, env=env)
+        assert server.recorded() == []
+    assert again.returncode == 3 and f"({tries} sent" in again.stderr

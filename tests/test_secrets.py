@@ -158,3 +158,30 @@ def test_short_keys_never_rewrite_data(tmp_path: Path, key: str) -> None:
     assert report.returncode == 0, report.stderr
     assert "not like for like" not in report.stdout
     assert "mi***a" not in report.stdout and "mixa/raw" in report.stdout
+
+
+def test_only_failure_texts_are_scrubbed() -> None:
+    """The rule in one place: `error` of attempts and grades and of guard decisions."""
+    from harness.store import AttemptRecord, GradeRecord, Status
+    from harness.store._scrub import Scrubber
+
+    events = [{"guard": "g", "error": "401: key sk-a-1 rejected", "raw": "sk-a-1 in raw"}]
+    attempt = AttemptRecord(
+        attempt_id="sk-a-1-id", configuration="sk-a-1/raw", model="m", deployment="raw",
+        suite="s", item_id="i", category=None, harmful=True, attack="none", sample_index=0,
+        request_hash="h", prompt="sk-a-1?", messages="[]", response="sk-a-1!",
+        raw_response=None, tool_calls=None, targets=None, guard_events=json.dumps(events),
+        model_calls=1, finish_reason=None, status=Status.ERROR, error="HTTP 401: sk-a-1",
+        error_kind="client_error", tries=1, latency_s=None, prompt_tokens=None,
+        completion_tokens=None, started_at=None, finished_at=None, item_meta=None,
+    )  # fmt: skip
+    scrubbed = Scrubber(["sk-a-1", ""]).attempt(attempt)
+    assert scrubbed.error == "HTTP 401: ***"
+    (event,) = json.loads(scrubbed.guard_events or "")
+    assert event["error"] == "401: key *** rejected" and event["raw"] == "sk-a-1 in raw"
+    kept = ("attempt_id", "configuration", "prompt", "response", "messages")
+    assert all(getattr(scrubbed, name) == getattr(attempt, name) for name in kept)
+    grade = GradeRecord("id", "judge", "UNPARSEABLE", None, "sk-a-1", "sk-a-1", "e sk-a-1", "t")
+    assert Scrubber(["sk-a-1"]).grade(grade) == GradeRecord(
+        "id", "judge", "UNPARSEABLE", None, "sk-a-1", "sk-a-1", "e ***", "t"
+    )
