@@ -68,6 +68,8 @@ def tool_gap(cells: pd.DataFrame, tool_deployments: set[str]) -> pd.DataFrame:
                     "tool_strict_asr": tool_row["strict_asr"],
                     "tool_action_asr": tool_row["action_asr"],
                     "gap_action_minus_text": tool_row["action_asr"] - text_row["strict_asr"],
+                    # the text-only rate is a grader's; the action rate is not
+                    "flag": _grader_flags(text_row["flag"]),
                 }
             )
     return pd.DataFrame(rows)
