@@ -90,10 +90,16 @@ def request_material(configuration: Configuration, base_dir: Path) -> dict[str, 
             templates.append(file_sha256(path) if path.is_file() else None)
     tools = None
     if deployment.tools is not None:
-        tools = [
-            _plain(CATALOG[name].spec) if name in CATALOG else name
-            for name in deployment.tools.catalog
-        ]
+        from harness.tools._defaults import DEFAULTS
+
+        tools = {
+            "catalog": [
+                _plain(CATALOG[name].spec) if name in CATALOG else name
+                for name in deployment.tools.catalog
+            ],
+            # the simulated world the fixtures are laid over: what the tools' calls observe
+            "world": hashlib.sha256(repr(_plain(DEFAULTS)).encode()).hexdigest(),
+        }
     material: dict[str, Any] = {"guard_templates": templates, "tools": tools}
     model = configuration.model
     if model.provider == "llamacpp":
