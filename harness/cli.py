@@ -115,15 +115,20 @@ def run(
     if summary.interrupted:
         typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    if report:
-        _print_report(run_dir)
-        _print_agreement(run_dir)
     crashed = summary.error_kinds.get("model_crashed", 0)
+    if report:
+        try:
+            _print_report(run_dir)
+            _print_agreement(run_dir)
+        except UserError as exc:
+            if not crashed:
+                raise
+            typer.echo(f"no report: {exc}", err=True)  # the crash is what to say, with exit 4
     if crashed:
         typer.echo(
             f"{crashed} attempts ended as ERROR model_crashed: a local model's process died "
             f"(the reason and the fix are in {run_dir / 'harness.log'}); the store is intact; "
-            "after the fix, resume with: harness run CONFIG --retry-errors",
+            f"after the fix, resume with: harness run {config} --retry-errors",
             err=True,
         )
         raise SystemExit(EXIT_MODEL_CRASHED)

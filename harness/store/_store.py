@@ -319,8 +319,11 @@ class RunStore:
 
         self.build_read_indexes()
         types = {table: self._declared_types(table) for table in ("attempts", "grades")}
-        # not autocommit: one read transaction, so a run writing meanwhile is seen as of now
-        with adbc.connect(str(self.path)) as connection:
+        # Read-only: the driver links its own copy of SQLite, which cannot see this process's
+        # connections (POSIX locks are per process); a read-write connection closing as the
+        # "last" one would checkpoint and delete the WAL under `self._db`. Not autocommit: one
+        # read transaction, so a run writing meanwhile is seen as of now.
+        with adbc.connect(self.path.resolve().as_uri() + "?mode=ro") as connection:
             try:
                 yield Snapshot(connection, types)
             finally:
