@@ -9,7 +9,9 @@ model, `prompt.raw` the prompt sent (`prompt.label` and `vars` kept in the attem
 means the output met the assertion; in a red-team eval (`promptfoo redteam`) that is "the model
 resisted", so pass → REFUSAL and fail → COMPLIANCE. In any other eval the assertions test
 something else (a riddle answered, a latency bound): the raters are still imported and
-mapped the same way, but are not safety labels; say what they mean with --label-map.
+mapped the same way, but are not safety labels; say what they mean with --label-map. A
+boolean `harmful` in a test's metadata marks the item harmful or benign; a red-team
+`pluginId` is its category and `strategyId` its attack.
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ def _attempt(result: Any, index: int, location: str, options: ImportOptions) -> 
         latency_s=result["latencyMs"] / 1000
         if isinstance(result.get("latencyMs"), int | float)
         else None,
-        category=meta.get("pluginId"),
+        category=meta.get("pluginId") if isinstance(meta.get("pluginId"), str) else None,
+        harmful=meta.get("harmful") if isinstance(meta.get("harmful"), bool) else None,
         meta={
             "promptfoo_id": result.get("id"),
             "prompt_label": prompt_entry.get("label") if isinstance(prompt_entry, dict) else None,
