@@ -266,6 +266,9 @@ def import_(
     model: Annotated[str | None, typer.Option(help="model column")] = None,
     configuration: Annotated[str | None, typer.Option(help="configuration column")] = None,
     name: Annotated[str | None, typer.Option(help="name for the run (default: file stem)")] = None,
+    model_name: Annotated[
+        str | None, typer.Option(help="the model, for logs that do not name it (HarmBench)")
+    ] = None,
     split: Annotated[str, typer.Option(help="split, for hf: datasets")] = "train",
     subset: Annotated[str | None, typer.Option(help="subset, for hf: datasets")] = None,
     benign: Annotated[bool, typer.Option(help="items not marked harmful are benign")] = False,
@@ -304,6 +307,7 @@ def import_(
         harmful_default=not benign,
         label_map=load_label_map(label_map),
         columns=columns,
+        model_name=model_name,
         split=split,
         subset=subset,
     )

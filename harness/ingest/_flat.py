@@ -51,12 +51,13 @@ class FlatImporter:
         suffix = source.path.suffix.lower()
         if suffix in (".csv", ".tsv"):
             return source.text is not None
-        row = source.first_line
         document = source.document
-        if isinstance(document, list) and document and isinstance(document[0], dict):
-            row = document[0]
-        elif document is not None:
-            return False  # one JSON document that is not a list of rows: another tool's log
+        if isinstance(document, list):
+            row = document[0] if document else None
+        elif isinstance(document, dict):
+            row = document  # JSON Lines of one line (or one object): a row, if its values are
+        else:
+            row = source.first_line
         # rows of plain values only: nested objects are another tool's records
         return (
             isinstance(row, dict)
@@ -75,10 +76,28 @@ class FlatImporter:
             else Path(source.location).stem
         )
         attempts = []
-        for index, row in enumerate(rows):
-            tally.read += 1
-            attempts.append(_attempt(row, index, columns, run_name, source.location))
+        try:
+            for index, row in enumerate(rows):
+                tally.read += 1
+                attempts.append(_attempt(row, index, columns, run_name, source.location))
+        except DataError as exc:
+            raise _with_hint(exc, source) from None
         return ImportBatch(format=self.name, attempts=attempts, tally=tally, run_name=run_name)
+
+
+def _with_hint(error: DataError, source: Source) -> DataError:
+    """A table that is another tool's log: say which reader reads it."""
+    from harness.ingest._registry import registered_importers
+
+    others = [n for n, i in registered_importers().items() if n != "flat" and i.recognise(source)]
+    if not others:
+        return error
+    return DataError(
+        error.message,
+        file=error.file,
+        field=error.field,
+        fix=f"this is a {others[0]} log: import it with --format {others[0]}",
+    )
 
 
 def _check_columns(rows: list[dict[str, Any]], columns: ImportColumns, source: str) -> None:

@@ -61,7 +61,7 @@ class HarmBenchImporter:
                 fix="import the JSON generate_completions.py or evaluate_completions.py wrote",
             )
         tally = Tally("generations")
-        model = Path(source.location).stem
+        model = options.model_name or Path(source.location).stem
         attempts: list[ImportedAttempt] = []
         raters: dict[str, str] = {}
         for behavior, entries in document.items():

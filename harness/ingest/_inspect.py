@@ -57,6 +57,13 @@ class InspectImporter:
     expects = "Inspect AI log (.eval zip with header.json, or JSON {version, eval, samples})"
 
     def recognise(self, source: Source) -> bool:
+        if source.head.startswith(b"PK\x03\x04"):
+            # the first member's name is in its local header, readable even when the zip was
+            # cut short and has no central directory: then `read` says so
+            fields = _LOCAL_HEADER.unpack_from(source.head) if len(source.head) >= 30 else None
+            name = source.head[30 : 30 + fields[-2]] if fields else b""
+            if name in (b"_journal/start.json", b"header.json") or name.startswith(b"samples/"):
+                return True
         if source.is_zip:
             try:
                 with zipfile.ZipFile(source.path) as archive:

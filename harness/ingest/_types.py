@@ -107,6 +107,7 @@ class ImportOptions:
     # rater (or "*") → raw value → taxonomy label; overrides a format's own mapping
     label_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     columns: Any = None  # ImportColumns, for flat tables
+    model_name: str | None = None  # the model, for formats that do not record it (HarmBench)
     split: str = "train"
     subset: str | None = None
 
