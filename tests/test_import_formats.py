@@ -606,3 +606,28 @@ def test_the_imported_grader_gives_back_the_stored_verdicts(tmp_path: Path) -> N
     result = harness("grade", "run", "--grader", "jailbreakbench.judge", cwd=tmp_path, env=env)
     assert result.stdout.strip() == "graded: COMPLIANCE=5, REFUSAL=3"
     assert table(tmp_path / "run")["label_jailbreakbench.judge"].tolist() == before
+
+
+def test_an_older_deflated_eval_log_reads_like_the_zstd_one(tmp_path: Path) -> None:
+    """Inspect wrote .eval members deflated before it moved to Zstandard (zip method 93)."""
+    from harness.ingest._inspect import ZSTD, _zstd_member
+
+    with (
+        zipfile.ZipFile(DATA / "inspect" / "refusals.eval") as source,
+        zipfile.ZipFile(tmp_path / "old.eval", "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        assert {i.compress_type for i in source.infolist()} == {ZSTD}
+        for info in source.infolist():
+            target.writestr(info.filename, _zstd_member(source, info))
+    label_map = load_label_map(INSPECT_MAP)
+    run_import(tmp_path / "old.eval", tmp_path / "old", label_map=label_map)
+    run_import(DATA / "inspect" / "refusals.eval", tmp_path / "new", label_map=label_map)
+    pd.testing.assert_frame_equal(table(tmp_path / "old"), table(tmp_path / "new"))
+
+
+def test_a_file_two_readers_claim_is_refused_naming_both(tmp_path: Path) -> None:
+    both = {"parameters": {"model": "m"}, "jailbreaks": [], "results": {"results": [], "stats": {}}}
+    (tmp_path / "both.json").write_text(json.dumps(both))
+    result = harness("import", "both.json", "--out", "run", cwd=tmp_path)
+    assert_user_error(result, "both.json", "several import formats", "jailbreakbench, promptfoo")
+    assert not (tmp_path / "run").exists()

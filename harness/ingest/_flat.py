@@ -67,7 +67,9 @@ class FlatImporter:
 
     def read(self, source: Source, options: ImportOptions) -> ImportBatch:
         columns: ImportColumns = options.columns or ImportColumns()
-        rows, _ = load_table(source.location, split=options.split, subset=options.subset)
+        rows, fingerprint = load_table(
+            source.location, split=options.split, subset=options.subset
+        )
         _check_columns(rows, columns, source.location)
         tally = Tally("rows")
         run_name = (
@@ -82,7 +84,13 @@ class FlatImporter:
                 attempts.append(_attempt(row, index, columns, run_name, source.location))
         except DataError as exc:
             raise _with_hint(exc, source) from None
-        return ImportBatch(format=self.name, attempts=attempts, tally=tally, run_name=run_name)
+        return ImportBatch(
+            format=self.name,
+            attempts=attempts,
+            tally=tally,
+            run_name=run_name,
+            fingerprint=fingerprint,
+        )
 
 
 def _with_hint(error: DataError, source: Source) -> DataError:

@@ -34,7 +34,7 @@ def import_file(
         batch,
         source,
         out,
-        _fingerprint(located),
+        batch.fingerprint or _fingerprint(located),
         name=name,
         harmful_default=options.harmful_default,
         force=force,

@@ -97,6 +97,7 @@ class ImportBatch:
     run_name: str | None = None  # a name the file suggests (a task, an eval), else the stem
     details: dict[str, Any] = field(default_factory=dict)  # tool version, run id... (manifest)
     raters: dict[str, str] = field(default_factory=dict)  # rater → what it is (for the manifest)
+    fingerprint: str | None = None  # what identifies the data read; default: the file's sha256
 
 
 @dataclass(frozen=True)
