@@ -631,3 +631,37 @@ def test_a_file_two_readers_claim_is_refused_naming_both(tmp_path: Path) -> None
     result = harness("import", "both.json", "--out", "run", cwd=tmp_path)
     assert_user_error(result, "both.json", "several import formats", "jailbreakbench, promptfoo")
     assert not (tmp_path / "run").exists()
+
+
+def test_garak_attempts_sharing_a_sequence_number_stay_apart(tmp_path: Path) -> None:
+    entries = [
+        json.loads(x) for x in (DATA / "garak" / "quack.report.jsonl").read_text().splitlines()
+    ]
+    evaluated = next(e for e in entries if e["entry_type"] == "attempt" and e["status"] == 2)
+    twin = {**evaluated, "uuid": "another-uuid"}
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [*entries, twin]))
+    run_import(tmp_path / "r.jsonl", tmp_path / "run")
+    assert sorted(table(tmp_path / "run")["item_id"]) == ["0", "another-uuid"]
+
+
+def test_promptfoo_repeats_are_samples(tmp_path: Path) -> None:
+    document = json.loads((DATA / "promptfoo" / "refusals.json").read_text())
+    document["results"]["results"].append(document["results"]["results"][0])  # --repeat 2
+    (tmp_path / "p.json").write_text(json.dumps(document))
+    run_import(tmp_path / "p.json", tmp_path / "run")
+    frame = table(tmp_path / "run")
+    first = frame[(frame["item_id"] == "0") & (frame["model"] == "openai:chat:target-a")]
+    assert list(first["sample_index"]) == [0, 1]
+
+
+def test_a_log_that_repeats_an_attempt_is_refused(tmp_path: Path) -> None:
+    document = json.loads(
+        (DATA / "jailbreakbench" / "PAIR-vicuna-13b-v1.5.excerpt.json").read_text()
+    )
+    document["jailbreaks"].append(document["jailbreaks"][0])
+    (tmp_path / "j.json").write_text(json.dumps(document))
+    result = harness("import", "j.json", "--out", "run", cwd=tmp_path)
+    assert_user_error(
+        result, "j.json", "item id '0'", "appears twice", "jailbreakbench log repeats"
+    )
+    assert not (tmp_path / "run").exists()

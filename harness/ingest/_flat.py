@@ -67,9 +67,7 @@ class FlatImporter:
 
     def read(self, source: Source, options: ImportOptions) -> ImportBatch:
         columns: ImportColumns = options.columns or ImportColumns()
-        rows, fingerprint = load_table(
-            source.location, split=options.split, subset=options.subset
-        )
+        rows, fingerprint = load_table(source.location, split=options.split, subset=options.subset)
         _check_columns(rows, columns, source.location)
         tally = Tally("rows")
         run_name = (

@@ -58,6 +58,7 @@ class GarakImporter:
         init: dict[str, Any] = {}
         attempts: list[ImportedAttempt] = []
         raters: dict[str, str] = {}
+        seen: set[tuple[str, str] | None] = set()
         for number, entry in entries:
             tally.read += 1
             kind = entry.get("entry_type")
@@ -73,7 +74,13 @@ class GarakImporter:
                 continue
             model = _model(setup)
             threshold = float(setup.get("run.eval_threshold") or DEFAULT_THRESHOLD)
-            for attempt in _attempts(entry, number, source.location, model, threshold, options):
+            found = _attempts(entry, number, source.location, model, threshold, options)
+            key = (found[0].attack, found[0].item_id) if found else None
+            if key in seen:  # a probe that reuses a sequence number: the uuid tells them apart
+                for attempt in found:
+                    attempt.item_id = str(entry.get("uuid") or number)
+            seen.add(key)
+            for attempt in found:
                 raters.update(dict.fromkeys(attempt.raters, "garak detector"))
                 attempts.append(attempt)
         return ImportBatch(

@@ -69,7 +69,7 @@ def write_batch(
     run_name = name or batch.run_name or Path(source).stem
     pairs = [_record(a, run_name, harmful_default) for a in batch.attempts]
     records = [record for record, _ in pairs]
-    _refuse_duplicates(pairs, source)
+    _refuse_duplicates(pairs, source, batch.format)
     now = now_iso()
     grades = [
         GradeRecord(
@@ -202,7 +202,9 @@ def _configurations(pairs: list[tuple[AttemptRecord, ImportedAttempt]]) -> list[
     return list(seen.values())
 
 
-def _refuse_duplicates(pairs: list[tuple[AttemptRecord, ImportedAttempt]], source: str) -> None:
+def _refuse_duplicates(
+    pairs: list[tuple[AttemptRecord, ImportedAttempt]], source: str, fmt: str
+) -> None:
     seen: set[str] = set()
     for record, _ in pairs:
         if record.attempt_id in seen:
@@ -211,8 +213,13 @@ def _refuse_duplicates(pairs: list[tuple[AttemptRecord, ImportedAttempt]], sourc
                 f"{record.sample_index}) appears twice for configuration "
                 f"'{record.configuration}'",
                 file=source,
-                field="--id",
-                fix="pass an --id column that is unique, or a --configuration/--model column",
+                field="--id" if fmt == "flat" else None,
+                fix=(
+                    "pass an --id column that is unique, or a --configuration/--model column"
+                    if fmt == "flat"
+                    else f"the {fmt} log repeats an attempt: import the log the tool wrote, "
+                    "unedited, or split it"
+                ),
             )
         seen.add(record.attempt_id)
 
