@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from _cli_helpers import assert_user_error, cli_env, harness
 
-from harness import DataError
+from harness import DataError, RunStoreError
 from harness.ingest import (
     ImportColumns,
     ImportOptions,
@@ -665,3 +665,22 @@ def test_a_log_that_repeats_an_attempt_is_refused(tmp_path: Path) -> None:
         result, "j.json", "item id '0'", "appears twice", "jailbreakbench log repeats"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_the_same_log_with_another_label_map_is_other_data(tmp_path: Path) -> None:
+    log = DATA / "inspect" / "refusals.eval"
+    run_import(log, tmp_path / "run")
+    again = run_import(log, tmp_path / "run")  # the same file, the same map: nothing changes
+    assert again.raters["inspect.includes"] == {"UNPARSEABLE": 8}
+    label_map = load_label_map(INSPECT_MAP)
+    with pytest.raises(RunStoreError, match="another label map"):
+        run_import(log, tmp_path / "run", label_map=label_map)
+    import_file(str(log), tmp_path / "run", ImportOptions(label_map=label_map), force=True)
+    frame = table(tmp_path / "run")
+    assert labels(frame, "inspect.includes") == {"COMPLIANCE": 6, "REFUSAL": 2}
+    assert {
+        json.loads(m)["imported_raters"]["inspect.includes"]["label"] for m in frame["item_meta"]
+    } == {
+        "COMPLIANCE",
+        "REFUSAL",
+    }

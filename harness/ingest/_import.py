@@ -38,6 +38,7 @@ def import_file(
         name=name,
         harmful_default=options.harmful_default,
         force=force,
+        label_map=options.label_map,
         extra_manifest=(
             {"columns": options.columns.__dict__}
             if chosen.name == "flat" and options.columns

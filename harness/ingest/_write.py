@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ def write_batch(
     name: str | None,
     harmful_default: bool,
     force: bool,
+    label_map: Mapping[str, Mapping[str, str]] | None = None,
     extra_manifest: dict[str, Any] | None = None,
 ) -> ImportSummary:
     """Store every attempt of `batch` and its imported verdicts (as grades) in `out`."""
@@ -86,7 +88,8 @@ def write_batch(
         if record.status is Status.OK
         for rater, verdict in attempt.raters.items()
     ]
-    _refuse_other_source(out, fingerprint, force)
+    mapping = {rater: dict(entries) for rater, entries in (label_map or {}).items()}
+    _refuse_other_source(out, fingerprint, mapping, force)
     with RunStore(out, create=True) as store:
         store.write_batch(records, grades)
         store.build_read_indexes()
@@ -111,6 +114,7 @@ def write_batch(
             "fingerprint": fingerprint,
             "imported_from": batch.details,
             "imported_raters": batch.raters,
+            "label_map": mapping,
             "graders": list(graders.values()),
             "primary_grader": previous.get("primary_grader"),
             "configurations": _configurations(pairs),
@@ -224,14 +228,25 @@ def _refuse_duplicates(
         seen.add(record.attempt_id)
 
 
-def _refuse_other_source(out: Path, fingerprint: str, force: bool) -> None:
-    """Another dataset's run is never mixed in: refused, or with --force replaced whole."""
+def _refuse_other_source(
+    out: Path, fingerprint: str, label_map: dict[str, dict[str, str]], force: bool
+) -> None:
+    """Another dataset's run is never mixed in: refused, or with --force replaced whole.
+
+    The same file read with another label map is other data too: its imported verdicts differ
+    (and stored attempts are never rewritten in place).
+    """
     previous = read_manifest(out)
-    if previous is None or previous.get("fingerprint") == fingerprint:
+    if previous is None:
+        return
+    same_data = previous.get("fingerprint") == fingerprint
+    if same_data and (previous.get("label_map") or {}) == label_map:
         return
     if not force:
         raise RunStoreError(
-            "the directory already holds a run from other data",
+            "the directory already holds a run from other data"
+            if not same_data
+            else "the directory holds this file imported with another label map",
             file=out,
             fix="choose another --out, or pass --force to replace it",
         )
