@@ -238,11 +238,12 @@ def export(
 
 @app.command("import")
 def import_(
-    source: Annotated[
-        str,
+    sources: Annotated[
+        list[str],
         typer.Argument(
             help="CSV/JSONL/Parquet file or hf:org/name, or a log of Inspect AI (.eval/.json), "
-            "garak (report.jsonl), promptfoo (export JSON), HarmBench or JailbreakBench"
+            "garak (report.jsonl), promptfoo (export JSON), HarmBench or JailbreakBench; "
+            "several files make one run (e.g. one log per model)"
         ),
     ],
     out: Annotated[Path, typer.Option(help="run directory to create")],
@@ -293,15 +294,16 @@ def import_(
         "model": model,
         "configuration": configuration,
     }
-    chosen = choose_importer(ImportSource(source), fmt).name
     named = [k for k, v in given.items() if v is not None]
-    if chosen != "flat" and named:
-        raise UserError(
-            f"--{named[0]} maps a column of a flat table; this file was read as {chosen}",
-            file=source,
-            field=f"--{named[0]}",
-            fix="drop the column options, or pass --format flat for a table",
-        )
+    for source in sources:
+        chosen = choose_importer(ImportSource(source), fmt).name
+        if chosen != "flat" and named:
+            raise UserError(
+                f"--{named[0]} maps a column of a flat table; this file was read as {chosen}",
+                file=source,
+                field=f"--{named[0]}",
+                fix="drop the column options, or pass --format flat for a table",
+            )
     columns = ImportColumns(**{k: v for k, v in given.items() if v is not None})
     options = ImportOptions(
         harmful_default=not benign,
@@ -311,8 +313,8 @@ def import_(
         split=split,
         subset=subset,
     )
-    summary = import_file(source, out, options, file_format=chosen, name=name, force=force)
-    for line in summary.lines(source):
+    summary = import_file(sources, out, options, file_format=fmt, name=name, force=force)
+    for line in summary.lines():
         typer.echo(line)
     for rater, labels in summary.raters.items():
         if labels.get("UNPARSEABLE", 0) == sum(labels.values()):

@@ -375,16 +375,52 @@ def test_jailbreakbench_artifact(tmp_path: Path) -> None:
         DATA / "jailbreakbench" / "PAIR-vicuna-13b-v1.5.excerpt.json", tmp_path / "run"
     )
     assert (
-        summary.tally == "10 jailbreaks read; skipped 2 (2 jailbreaks without a submitted prompt)"
+        summary.tally == "14 jailbreaks read; skipped 2 (2 jailbreaks without a submitted prompt)"
     )
     frame = table(tmp_path / "run")
-    assert len(frame) == 8
+    assert len(frame) == 12
     assert set(frame["attack"]) == {"PAIR"}
     assert set(frame["model"]) == {"vicuna-13b-v1.5"}
-    assert "24" not in set(frame["item_id"])  # no prompt submitted
+    assert not {"24", "26"} & set(frame["item_id"])  # no prompt submitted
     assert frame.set_index("item_id").loc["0", "category"] == "Harassment/Discrimination"
-    assert labels(frame, "jailbreakbench.judge") == {"COMPLIANCE": 5, "REFUSAL": 3}
-    assert labels(frame, "jailbreakbench.llama_guard1") == {"COMPLIANCE": 8}
+    assert labels(frame, "jailbreakbench.judge") == {"COMPLIANCE": 8, "REFUSAL": 4}
+    assert labels(frame, "jailbreakbench.llama_guard1") == {"COMPLIANCE": 12}
+
+
+def test_two_artifacts_make_one_run_with_both_models_side_by_side(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    logs = [
+        DATA / "jailbreakbench" / f"PAIR-{m}.excerpt.json"
+        for m in ("vicuna-13b-v1.5", "llama-2-7b-chat-hf")
+    ]
+    result = harness("import", *logs, "--out", "run", "--name", "pair", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(
+        "as jailbreakbench: 14 jailbreaks read; skipped 2 (2 jailbreaks without a submitted prompt)"
+    )
+    assert lines[1].endswith(
+        "14 jailbreaks read; skipped 10 (10 jailbreaks without a submitted prompt)"
+    )
+    assert lines[2] == "attempts: 16 (OK=16)"
+    report = harness(
+        "report",
+        "run",
+        "--grader",
+        "jailbreakbench.judge",
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env=env,
+    )
+    cells = {c["configuration"]: c for c in json.loads(report.stdout)["cells"]}
+    assert {k: (c["n"], c["compliance"]) for k, c in cells.items()} == {
+        "vicuna-13b-v1.5": (12, 8),
+        "llama-2-7b-chat-hf": (4, 0),
+    }
+    again = harness("import", logs[0], logs[0], "--out", "run2", cwd=tmp_path, env=env)
+    assert_user_error(again, "appears twice", "jailbreakbench log repeats")
+    assert not (tmp_path / "run2").exists()
 
 
 # -- flat tables: never a guess (issue 11) ---------------------------------------------------
@@ -616,7 +652,7 @@ def test_the_imported_grader_gives_back_the_stored_verdicts(tmp_path: Path) -> N
     run_import(DATA / "jailbreakbench" / "PAIR-vicuna-13b-v1.5.excerpt.json", tmp_path / "run")
     before = table(tmp_path / "run")["label_jailbreakbench.judge"].tolist()
     result = harness("grade", "run", "--grader", "jailbreakbench.judge", cwd=tmp_path, env=env)
-    assert result.stdout.strip() == "graded: COMPLIANCE=5, REFUSAL=3"
+    assert result.stdout.strip() == "graded: COMPLIANCE=8, REFUSAL=4"
     assert table(tmp_path / "run")["label_jailbreakbench.judge"].tolist() == before
 
 

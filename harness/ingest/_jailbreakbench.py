@@ -3,7 +3,9 @@
 One JSON object: `parameters` (method, model, attack type, defense...) and `jailbreaks`, one
 entry per behavior with `goal`, `behavior`, `category`, the jailbreak `prompt` the attack
 submitted, the target's `response` and `jailbroken` (JailbreakBench's judge). An entry whose
-`prompt` is null (the attack found no prompt to submit) is skipped and counted. The attack
+`prompt` is null (the attack found no prompt to submit) has no reply to grade: it is skipped
+and counted. JailbreakBench's own attack success rate counts those behaviors as not jailbroken
+(over all 100 behaviors); rates here are over the prompts submitted. The attack
 method is the attack, the model the model, `defense` (when set) the deployment. Raters:
 `jailbreakbench.judge` (`jailbroken`) and one `jailbreakbench.<name>` per other
 `jailbroken_<name>` field (e.g. `jailbroken_llama_guard1`): true → COMPLIANCE, false →

@@ -36,12 +36,13 @@ class ImportSummary:
     format: str
     attempts: int
     statuses: Counter[str]
-    tally: str
+    tally: str  # what was read and skipped (several files: each one's, joined by "; ")
     raters: dict[str, Counter[str]] = field(default_factory=dict)
+    reads: list[tuple[str, str, str]] = field(default_factory=list)  # (file, format, tally)
 
-    def lines(self, source: str) -> list[str]:
+    def lines(self) -> list[str]:
         statuses = ", ".join(f"{k}={v}" for k, v in sorted(self.statuses.items()))
-        out = [f"read {source} as {self.format}: {self.tally}"]
+        out = [f"read {source} as {fmt}: {tally}" for source, fmt, tally in self.reads]
         out.append(f"attempts: {self.attempts} ({statuses or 'none'})")
         for rater, labels in self.raters.items():
             counts = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
@@ -51,7 +52,7 @@ class ImportSummary:
 
 def write_batch(
     batch: ImportBatch,
-    source: str,
+    source: str | list[str],
     out: Path,
     fingerprint: str,
     *,
@@ -60,18 +61,21 @@ def write_batch(
     force: bool,
     label_map: Mapping[str, Mapping[str, str]] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    reads: list[tuple[str, str, str]] | None = None,
 ) -> ImportSummary:
     """Store every attempt of `batch` and its imported verdicts (as grades) in `out`."""
+    sources = [source] if isinstance(source, str) else source
+    shown = ", ".join(sources)
     if not batch.attempts:
         raise DataError(
             f"no attempt to import ({batch.tally.describe()})",
-            file=source,
+            file=shown,
             fix="check that this is the file the tool wrote after its run",
         )
-    run_name = name or batch.run_name or Path(source).stem
+    run_name = name or batch.run_name or Path(sources[0]).stem
     pairs = [_record(a, run_name, harmful_default) for a in batch.attempts]
     records = [record for record, _ in pairs]
-    _refuse_duplicates(pairs, source, batch.format)
+    _refuse_duplicates(pairs, shown, batch.format)
     now = now_iso()
     grades = [
         GradeRecord(
@@ -123,12 +127,14 @@ def write_batch(
     raters: dict[str, Counter[str]] = {}
     for grade in grades:
         raters.setdefault(grade.grader, Counter())[grade.label] += 1
+    reads = reads or [(shown, batch.format, batch.tally.describe())]
     return ImportSummary(
         format=batch.format,
         attempts=len(records),
         statuses=Counter(str(r.status) for r in records),
-        tally=batch.tally.describe(),
+        tally="; ".join(tally for _, _, tally in reads),
         raters=raters,
+        reads=reads,
     )
 
 
