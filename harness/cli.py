@@ -32,6 +32,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET = 3
 EXIT_MODEL_CRASHED = 4
+EXIT_FLAGGED = 5  # `harness report --strict`: a shown rate carries a flag
 
 
 def main() -> None:
@@ -52,15 +53,10 @@ def version() -> None:
 @app.command()
 def validate(config: ConfigArg) -> None:
     """Check a config and print the resolved plan, without sending anything."""
-    from harness.config import load_config, required_secrets
-    from harness.grading import GraderContext
-    from harness.runner import build_plan, prepare_graders
+    from harness.config import load_config
+    from harness.runner import check_config
 
-    loaded = load_config(config)
-    plan = build_plan(loaded)
-    prepare_graders(loaded.spec.graders, GraderContext(loaded.base_dir), loaded.path)
-    required_secrets(loaded)
-    typer.echo(_describe_plan(plan))
+    typer.echo(_describe_plan(check_config(load_config(config))))
 
 
 @app.command()
@@ -99,9 +95,14 @@ def run(
 
     summary, run_dir = asyncio.run(go())
     counts = ", ".join(f"{k}={v}" for k, v in sorted(summary.statuses.items())) or "nothing"
+    regraded = (
+        f"; re-graded {summary.regraded.total()} grades of changed graders"
+        if summary.regraded
+        else ""
+    )
     typer.echo(
         f"{run_dir}: {summary.planned} planned, {summary.already_done} already stored, "
-        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s",
+        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s{regraded}",
         err=True,
     )
     if summary.budget_exhausted:
@@ -114,15 +115,20 @@ def run(
     if summary.interrupted:
         typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    if report:
-        _print_report(run_dir)
-        _print_agreement(run_dir)
     crashed = summary.error_kinds.get("model_crashed", 0)
+    if report:
+        try:
+            _print_report(run_dir)
+            _print_agreement(run_dir)
+        except UserError as exc:
+            if not crashed:
+                raise
+            typer.echo(f"no report: {exc}", err=True)  # the crash is what to say, with exit 4
     if crashed:
         typer.echo(
             f"{crashed} attempts ended as ERROR model_crashed: a local model's process died "
             f"(the reason and the fix are in {run_dir / 'harness.log'}); the store is intact; "
-            "after the fix, resume with: harness run CONFIG --retry-errors",
+            f"after the fix, resume with: harness run {config} --retry-errors",
             err=True,
         )
         raise SystemExit(EXIT_MODEL_CRASHED)
@@ -148,9 +154,14 @@ def _print_agreement(run_dir: Path) -> None:
     for grader, count in undecided.items():
         if count:
             typer.echo(f"  {grader}: {count} of {result['n']} labels undecidable (UNPARSEABLE)")
+    typer.echo(
+        f"  Gwet's AC1 {_num(result['gwet_ac1'])}, "
+        f"{_num(result['percent_agreement'], 1)}% agreement"
+    )
     for pair in result["pairs"]:
         typer.echo(
             f"  {pair['a']} vs {pair['b']}: {_num(pair['percent_agreement'], 1)}% agree, "
+            f"Gwet's AC1 {_num(pair['gwet_ac1'])}, "
             f"Cohen's kappa {_num(pair['cohen_kappa'])} (n={pair['n']})"
         )
     typer.echo(
@@ -191,12 +202,26 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="html: directory for report.html and the figures")
     ] = None,
+    min_agreement: Annotated[
+        float,
+        typer.Option(help="Gwet's AC1 of the graders below which a rate is flagged low_agreement"),
+    ] = 0.667,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help=f"exit {EXIT_FLAGGED} if any shown rate is flagged (unreadable, unvalidated, "
+            "low_agreement, small_n): for the CI of a paper"
+        ),
+    ] = False,
 ) -> None:
     """The report of a run: per-configuration table, matrices, paired tests, warnings."""
     from harness.reporting import analyse_run, render, render_comparison, render_html
 
     chosen = _choice(fmt, REPORT_FORMATS, "--format")
-    reports = [analyse_run(run, grader=grader, reference=reference) for run in runs]
+    reports = [
+        analyse_run(run, grader=grader, reference=reference, min_agreement=min_agreement)
+        for run in runs
+    ]
     if len(reports) > 1:
         if chosen not in ("md", "csv", "json"):
             raise UserError(
@@ -210,6 +235,13 @@ def report(
         typer.echo(f"wrote {target}")
     else:
         typer.echo(render(reports[0], chosen))
+    flagged = [f"{r.run_name}: {cell}" for r in reports for cell in r.flagged]
+    if strict and flagged:
+        typer.echo(
+            f"strict: {len(flagged)} flagged cell(s), exit {EXIT_FLAGGED}: " + "; ".join(flagged),
+            err=True,
+        )
+        raise SystemExit(EXIT_FLAGGED)
 
 
 def _commands(report: Any) -> list[str]:
@@ -359,13 +391,21 @@ def grade(
 ) -> None:
     """(Re-)grade a stored run; no request is sent to the graded models (judges are called)."""
     from harness.config import load_config
-    from harness.runner import grade_run
+    from harness.runner import BudgetExhausted, grade_run
     from harness.store import read_manifest, write_manifest
 
     manifest = read_manifest(run_dir) or {}
     specs = _grader_specs(run_dir, manifest, grader or [], _options(option or []))
     judges = load_config(models_from).spec.models if models_from else None
-    labels = asyncio.run(grade_run(run_dir, specs, models=judges))
+    try:
+        labels = asyncio.run(grade_run(run_dir, specs, models=judges))
+    except BudgetExhausted as exc:
+        typer.echo(
+            f"budget: {exc}; what was graded is stored; raise the run's budget (its config) "
+            "and grade again",
+            err=True,
+        )
+        raise SystemExit(EXIT_BUDGET) from None
     if primary:
         manifest = read_manifest(run_dir) or {}
         manifest["primary_grader"] = primary
