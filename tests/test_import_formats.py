@@ -7,7 +7,6 @@ line, and nothing written.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import zipfile
@@ -167,30 +166,6 @@ def test_inspect_values_without_a_map_are_unparseable_never_guessed(tmp_path: Pa
         errors = set(store.grades_frame()["error"])
     assert "Inspect value 'C' has no label (map it with --label-map)" in errors
     assert "Inspect recorded no value" in errors  # model_graded_fact's NaN on b2
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("inspect_ai") is None, reason="needs the import-test extra"
-)
-def test_logs_inspect_writes_today_import_like_the_committed_ones(tmp_path: Path) -> None:
-    import runpy
-
-    maker = runpy.run_path(str(DATA / "inspect" / "make_logs.py"))
-    maker["main"](tmp_path / "logs")
-    label_map = load_label_map(INSPECT_MAP)
-    columns = ["item_id", "sample_index", "prompt", "response", "status", "harmful"]
-    columns += ["label_inspect.includes", "label_inspect.model_graded_fact"]
-    for fmt in ("eval", "json"):
-        run_import(
-            tmp_path / "logs" / f"refusals.{fmt}", tmp_path / f"new-{fmt}", label_map=label_map
-        )
-        run_import(
-            DATA / "inspect" / f"refusals.{fmt}", tmp_path / f"old-{fmt}", label_map=label_map
-        )
-        new, old = table(tmp_path / f"new-{fmt}"), table(tmp_path / f"old-{fmt}")
-        pd.testing.assert_frame_equal(
-            new[columns].reset_index(drop=True), old[columns].reset_index(drop=True)
-        )
 
 
 def test_inspect_import_grade_agree_report_through_the_cli(tmp_path: Path) -> None:

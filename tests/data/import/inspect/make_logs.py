@@ -1,6 +1,11 @@
 """Regenerate the Inspect AI logs in this directory: Inspect itself, against the in-repo server.
 
     python tests/data/import/inspect/make_logs.py [OUT_DIR]
+    python tests/data/import/inspect/make_logs.py --check
+
+`--check` writes the logs afresh into a temporary directory and imports both them and the
+committed ones: the attempts and Inspect's scores must read the same (exit 1 if not). It is a
+script, not a test, so that the test suite needs no inspect-ai and skips nothing.
 
 Needs `inspect-ai` (the `import-test` extra). Only 127.0.0.1 is contacted: the model is
 Inspect's generic OpenAI-compatible provider (`openai-api/scripted/...`) pointed at a
@@ -18,6 +23,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from inspect_ai import Task, eval, task
 from inspect_ai.dataset import Sample
@@ -108,5 +114,43 @@ def main(out: Path) -> None:
                 shutil.copy(written, out / f"refusals.{fmt}")
 
 
+COLUMNS = ["item_id", "sample_index", "prompt", "response", "status", "harmful"]
+COLUMNS += ["label_inspect.includes", "label_inspect.model_graded_fact"]
+
+
+def _imported(log: Path, out: Path) -> Any:
+    from harness.ingest import ImportOptions, import_file, load_label_map
+    from harness.reporting import attempt_table
+    from harness.store import RunStore
+
+    options = ImportOptions(label_map=load_label_map(HERE / "label_map.yaml"))
+    import_file(str(log), out, options)
+    with RunStore(out) as store:
+        frame = attempt_table(store)
+    ordered = frame.sort_values(["configuration", "item_id", "sample_index"])
+    return ordered[COLUMNS].reset_index(drop=True)
+
+
+def check() -> int:
+    """Logs Inspect writes today import like the committed ones."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / "logs"
+        main(fresh)
+        for fmt in ("eval", "json"):
+            new = _imported(fresh / f"refusals.{fmt}", Path(scratch) / f"new-{fmt}")
+            old = _imported(HERE / f"refusals.{fmt}", Path(scratch) / f"old-{fmt}")
+            try:
+                pd.testing.assert_frame_equal(new, old)
+            except AssertionError as exc:
+                print(f"refusals.{fmt}: today's Inspect log imports differently:\n{exc}")
+                return 1
+    print("today's Inspect logs import like the committed ones")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--check"]:
+        sys.exit(check())
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
