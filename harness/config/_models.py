@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -62,6 +63,16 @@ class RetrySpec(StrictModel):
     max_retry_after: float = Field(300.0, ge=0.0, description="longest Retry-After honoured")
 
 
+LLAMACPP_ONLY = (
+    "path",
+    "prompt_format",
+    "n_ctx",
+    "n_threads",
+    "extra_buffer_types",
+    "tool_calling",
+)
+
+
 class ModelSpec(StrictModel):
     provider: ProviderName
     model: str | None = None
@@ -79,6 +90,11 @@ class ModelSpec(StrictModel):
     prompt_format: Literal["chat", "base"] | None = None
     n_ctx: int | None = Field(None, ge=128)
     n_threads: int | None = Field(None, ge=1)
+    # llama.cpp's extra buffer types (weight repacking, e.g. for AMX): off unless true, since
+    # builds made for the build machine's CPU crash with them on some AMX CPUs
+    extra_buffer_types: bool | None = None
+    # tool calls through a grammar-constrained <tool_call> format (on unless false)
+    tool_calling: bool | None = None
 
     @field_validator("provider_side_layers", mode="before")
     @classmethod
@@ -94,7 +110,7 @@ class ModelSpec(StrictModel):
         else:
             if not self.model:
                 raise ValueError(f"provider '{self.provider}' needs 'model' (the API's model id)")
-            for key in ("path", "prompt_format", "n_ctx", "n_threads"):
+            for key in LLAMACPP_ONLY:
                 if getattr(self, key) is not None:
                     raise ValueError(f"'{key}' applies only to provider 'llamacpp'; remove it")
         return self
@@ -179,6 +195,10 @@ class GraderSpec(StrictModel):
 class PriceSpec(StrictModel):
     input: float = Field(ge=0, description="USD per million prompt tokens")
     output: float = Field(ge=0, description="USD per million completion tokens")
+
+    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD for this many tokens: the one cost formula (budgets and reports use it)."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
 
 
 class BudgetSpec(StrictModel):
@@ -293,8 +313,10 @@ class ExperimentConfig(StrictModel):
 def _require(name: str, table: dict[str, Any], kind: str, section: str, index: int) -> None:
     if name not in table:
         known = ", ".join(sorted(table)) or "none"
+        close = difflib.get_close_matches(name, list(table), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
         raise ValueError(
-            f"entry {index} names unknown {kind} '{name}'; define it under '{section}' "
+            f"entry {index} names unknown {kind} '{name}'; {hint}define it under '{section}' "
             f"(defined: {known})"
         )
 
