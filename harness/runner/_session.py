@@ -173,7 +173,7 @@ def _runtimes(
                 for i, raw in enumerate(deployment.tools.custom)
             )
         runtimes[conf.name] = ConfigurationRuntime(
-            conf, channels[conf.model_name], safety, deployment.tools, custom
+            conf, channels[conf.model_name], safety, deployment.tools, custom, peers=channels
         )
     return runtimes
 

@@ -1,0 +1,213 @@
+"""What an adaptive attack needs from the runner, and what it gives back.
+
+An adaptive attack (PAIR, ...) is a search: an attacker model writes prompts, the configuration
+under test answers them, a judge model scores the answers. The attack itself sends nothing: the
+runner hands it three calls (`SearchCalls`) that go through the models' channels (concurrency,
+rate limits, retries, budgets) and through the deployment under test (system prompt, safety
+layer, tools). The attack returns a `SearchResult`: the whole trajectory, as JSON-ready data,
+and which target query is the attempt's final prompt and reply (the one the graders grade).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import string
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from harness._errors import ConfigError
+from harness.attacks._plan import AttackPlan
+
+__all__ = [
+    "BUILTIN_PROMPTS",
+    "AdaptiveAttack",
+    "AskFn",
+    "ModelAnswer",
+    "SearchCalls",
+    "SearchResult",
+    "TargetAnswer",
+    "TargetFn",
+    "load_attack_template",
+    "parse_json_object",
+    "render",
+    "require_model",
+]
+
+BUILTIN_PROMPTS = Path(__file__).resolve().parents[2] / "prompts" / "attacks"
+
+# statuses of a target query after which the search cannot go on: the attempt ends with it
+TARGET_FAILURES = frozenset({"ERROR", "NO_TOOL_SUPPORT"})
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """One attacker or judge request, after the channel's retries."""
+
+    text: str | None
+    error: str | None  # set when no reply came (retries exhausted, a refused request)
+    tries: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class TargetAnswer:
+    """One prompt sent to the configuration under test, through its whole deployment."""
+
+    query: int  # the runner's index of this target query (0, 1, ...)
+    status: str  # the attempt status this query alone would have (OK, BLOCKED_INPUT, ERROR...)
+    response: str | None  # what the user sees: the reply, or the deployment's refusal text
+    error: str | None
+
+
+AskFn = Callable[[tuple[dict[str, str], ...], int], Awaitable[ModelAnswer]]  # messages, seed
+TargetFn = Callable[[str], Awaitable[TargetAnswer]]
+
+
+@dataclass(frozen=True)
+class SearchCalls:
+    attacker: AskFn
+    judge: AskFn
+    target: TargetFn
+    seed: int  # the attempt's seed: streams and re-asks derive theirs from it
+
+
+@dataclass
+class SearchResult:
+    trace: dict[str, Any]  # the whole trajectory, stored as the attempt's `attack_trace`
+    final_query: int | None  # the target query the graders grade; None if none was sent
+    error: str | None = None  # an attacker or judge failure that ended the search
+    error_kind: str | None = None
+    stopped: str = "iterations"  # success | iterations | max_queries | error | no_prompt
+    queries: dict[str, int] = field(
+        default_factory=lambda: {"target": 0, "attacker": 0, "judge": 0}
+    )
+
+
+@runtime_checkable
+class AdaptiveAttack(Protocol):
+    """An attack that searches with an attacker and a judge model instead of a fixed transform.
+
+    `apply` gives the plain request (what a resumed run compares); `identity` is everything
+    that changes the search (options and templates), folded into the attempt's request hash.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def attacker(self) -> str: ...
+
+    @property
+    def judge(self) -> str: ...
+
+    @property
+    def identity(self) -> str: ...
+
+    def apply(self, prompt: str) -> AttackPlan: ...
+
+    async def search(self, goal: str, calls: SearchCalls) -> SearchResult: ...
+
+
+def require_model(
+    name: str, models: Collection[str] | None, *, file: str | Path | None, field: str
+) -> None:
+    """An attacker or judge must be a model declared under `models`."""
+    if models is None or name in models:
+        return
+    close = difflib.get_close_matches(name, list(models), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise ConfigError(
+        f"model '{name}' is not defined under 'models'",
+        file=file,
+        field=field,
+        fix=f"{hint}name a model defined under 'models' ({', '.join(sorted(models))})",
+    )
+
+
+def load_attack_template(
+    override: str | None,
+    builtin: str,
+    allowed: set[str],
+    base_dir: Path,
+    *,
+    file: str | Path | None,
+    field: str,
+) -> str:
+    """A built-in template of `prompts/attacks/`, or the user's file (relative to the config);
+    its placeholders are checked now so that a typo fails before anything is sent."""
+    if override is None:
+        path = BUILTIN_PROMPTS / builtin
+    else:
+        path = Path(override) if Path(override).is_absolute() else base_dir / override
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"cannot read attack template {path}: {reason}",
+            file=file,
+            field=field,
+            fix="give a UTF-8 text file relative to the config file"
+            if override
+            else "reinstall the harness from its repository (prompts/attacks/ ships with it)",
+        ) from None
+    _check_placeholders(text, allowed, file=file, field=field)
+    return text.strip()
+
+
+# The same rules as the judge and guard templates (harness.layers), kept here because the
+# attacks package is imported by the config package, which the layers package imports.
+def _check_placeholders(
+    text: str, allowed: set[str], *, file: str | Path | None, field: str
+) -> None:
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ConfigError(
+            f"template is malformed: {exc}",
+            file=file,
+            field=field,
+            fix="balance the braces; write {{ and }} for literal braces",
+        ) from None
+    for _, name, spec, conversion in parsed:
+        if name is not None and (name not in allowed or spec or conversion):
+            raise ConfigError(
+                f"template has unknown placeholder {{{name}}}",
+                file=file,
+                field=field,
+                fix=f"use only {', '.join('{' + a + '}' for a in sorted(allowed))}",
+            )
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    """Plain substitution of a checked template: no attribute access, no format specs."""
+    out: list[str] = []
+    for literal, name, _, _ in string.Formatter().parse(text):
+        out.append(literal)
+        if name is not None:
+            out.append(values[name])
+    return "".join(out)
+
+
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+def parse_json_object(text: str | None) -> dict[str, Any] | None:
+    """The one JSON object a reply consists of (a Markdown code fence around it allowed);
+    None when there is no such object."""
+    if not text:
+        return None
+    body = _FENCE.sub("", text.strip())
+    start, end = body.find("{"), body.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        value = json.loads(body[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
