@@ -159,7 +159,7 @@ async def test_an_unparseable_attacker_ends_its_stream_as_a_counted_failure(
     ]:
         server.add_rule(rule)
     options = {"n_streams": 1, "n_iterations": 3, "max_attack_attempts": 3}
-    summary, run_dir = await run(
+    _, run_dir = await run(
         load_config(write_pair_config(tmp_path, server, options=options)), options=QUIET
     )
     (attempt,), labels = stored(run_dir)
@@ -203,7 +203,7 @@ async def test_max_queries_ends_as_a_valid_non_success(
     ]:
         server.add_rule(rule)
     options = {"n_streams": 2, "n_iterations": 5, "max_queries": 3}
-    summary, run_dir = await run(
+    _, run_dir = await run(
         load_config(write_pair_config(tmp_path, server, options=options)), options=QUIET
     )
     (attempt,), labels = stored(run_dir)

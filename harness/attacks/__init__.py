@@ -26,6 +26,7 @@ from harness.attacks._adaptive import (
     SearchCalls,
     SearchResult,
     TargetAnswer,
+    parse_rating,
 )
 from harness.attacks._library import (
     ADAPTIVE_ATTACKS,
@@ -33,7 +34,7 @@ from harness.attacks._library import (
     build_attack,
     describe_attacks,
 )
-from harness.attacks._pair import Pair, PairOptions, parse_rating
+from harness.attacks._pair import Pair, PairOptions
 from harness.attacks._plan import Attack, AttackPlan
 from harness.attacks._spec import (
     NO_ATTACK,

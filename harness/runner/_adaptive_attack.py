@@ -65,9 +65,11 @@ async def run_adaptive(
     numbers = itertools.count()  # numbered when sent, not when answered
     single = dataclasses.replace(work, adaptive=None)
 
-    async def target(prompt: str) -> TargetAnswer:
+    async def target(prompt: str, history: tuple[dict[str, str], ...]) -> TargetAnswer:
         query = next(numbers)
-        record = await send(dataclasses.replace(single, turns=(prompt,)), runtime, now_iso())
+        # earlier exchanges were sent (and screened) live already: now they are history
+        sent = dataclasses.replace(single, messages=(*single.messages, *history), turns=(prompt,))
+        record = await send(sent, runtime, now_iso())
         records[query] = record
         return TargetAnswer(query, str(record.status), record.response, record.error)
 
