@@ -16,8 +16,11 @@ Config (`attacks:` in an experiment), validated by `parse_attacks` or the `Attac
       - {name: pair, kind: pair, options: {attacker: gpt-4o-mini, judge: judge-model,
                                            n_streams: 5, n_iterations: 5, max_queries: 20}}
 
-`pair` is adaptive (`AdaptiveAttack`): an attacker model searches for a jailbreak, a judge
-model rates each reply; the runner gives it calls through the models' channels.
+      - {name: crescendo, kind: crescendo, options: {attacker: gpt-4o-mini, judge: judge-model}}
+
+`pair` and `crescendo` are adaptive (`AdaptiveAttack`): an attacker model searches for a
+jailbreak, a judge model rates each reply; the runner gives it calls through the models'
+channels.
 """
 
 from harness.attacks._adaptive import (
@@ -28,6 +31,7 @@ from harness.attacks._adaptive import (
     TargetAnswer,
     parse_rating,
 )
+from harness.attacks._crescendo import Crescendo, CrescendoOptions, parse_refusal
 from harness.attacks._library import (
     ADAPTIVE_ATTACKS,
     BUILTIN_ATTACKS,
@@ -58,6 +62,8 @@ __all__ = [
     "AttackOptions",
     "AttackPlan",
     "AttackSpec",
+    "Crescendo",
+    "CrescendoOptions",
     "ModelAnswer",
     "Pair",
     "PairOptions",
@@ -68,4 +74,5 @@ __all__ = [
     "describe_attacks",
     "parse_attacks",
     "parse_rating",
+    "parse_refusal",
 ]

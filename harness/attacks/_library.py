@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator
 
 from harness._errors import ConfigError
-from harness.attacks._pair import Pair, PairOptions
+from harness.attacks._crescendo import Crescendo
+from harness.attacks._pair import Pair
 from harness.attacks._plan import Attack, AttackPlan
 from harness.attacks._shots import EXCHANGES
 from harness.attacks._spec import NO_ATTACK, TEMPLATE_KIND, AttackOptions, AttackSpec
@@ -427,7 +428,9 @@ _BUILTINS: dict[str, type[BuiltinAttack[Any]]] = {
 # Read-only: the registry is module state that every experiment shares.
 BUILTIN_ATTACKS: Mapping[str, type] = MappingProxyType(dict(_BUILTINS))
 # Attacks that search with an attacker and a judge model (`harness.attacks._adaptive`).
-ADAPTIVE_ATTACKS: Mapping[str, type[Pair]] = MappingProxyType({Pair.kind: Pair})
+ADAPTIVE_ATTACKS: Mapping[str, type[Any]] = MappingProxyType(
+    {cls.kind: cls for cls in (Pair, Crescendo)}
+)
 
 
 def build_attack(
@@ -448,8 +451,10 @@ def build_attack(
     if kind in ADAPTIVE_ATTACKS:
         adaptive = ADAPTIVE_ATTACKS[kind]
         options = _options(adaptive.Options, spec.options, kind, file, where)
-        assert isinstance(options, PairOptions)
-        return adaptive(spec.name, options, base_dir, models=models, file=file, where=where)
+        built: Attack = adaptive(
+            spec.name, options, base_dir, models=models, file=file, where=where
+        )
+        return built
     cls = TemplateAttack if kind == TEMPLATE_KIND else _builtin(spec, file, where)
     options = _options(cls.Options, spec.options, kind, file, where)
     if kind == TEMPLATE_KIND:
