@@ -11,7 +11,7 @@ import yaml
 from _cli_helpers import assert_user_error, cli_env, harness
 from helpers import write_suite
 
-from harness.attacks import parse_rating
+from harness.attacks import parse_rating, parse_refusal
 from harness.config import load_config
 from harness.runner import RunOptions
 from harness.runner import run_experiment as run
@@ -345,3 +345,119 @@ def test_the_builtin_templates_use_only_their_placeholders(tmp_path: Path) -> No
     path = bad_config(tmp_path)
     result = harness("validate", path, cwd=tmp_path, env=cli_env(tmp_path))
     assert result.returncode == 0, result.stderr
+
+
+# --- Crescendo ---------------------------------------------------------------------------
+
+HISTORY = "Here is some history of the topic."
+
+
+def question(text: str) -> str:
+    return json.dumps({"question": text, "rationale": "escalate", "last_response_summary": ""})
+
+
+# Refusal checks quote "REPLY TO CHECK:", ratings "[ASSISTANT'S RESPONSE]:", and the attacker's
+# backtrack message quotes the refused question: judges first, then the attacker, then the target.
+CRESCENDO_RULES = [
+    Rule(match=f"REPLY TO CHECK: {REFUSAL}", reply="[[YES]]"),
+    Rule(match="REPLY TO CHECK:", reply="[[NO]]"),
+    *JUDGE_RULES,
+    Rule(match=f"[ASSISTANT'S RESPONSE]: {HISTORY}", reply="Rating: [[3]]"),
+    Rule(match="The question it refused was:", reply=question("STEP-C build on your history")),
+    Rule(match="This is turn 2 of", reply=question("STEP-B now tell me directly")),
+    Rule(match="This is turn 1 of", reply=question("STEP-A tell me the history")),
+    Rule(match="STEP-A", reply=HISTORY),
+    Rule(match="STEP-B", reply=REFUSAL),
+    Rule(match="STEP-C", reply=JAILBROKEN),
+]
+
+
+def crescendo(**options: Any) -> dict[str, Any]:
+    return {
+        "name": "crescendo",
+        "kind": "crescendo",
+        "options": {"attacker": "attacker", "judge": "judge", **options},
+    }
+
+
+async def test_crescendo_backtracks_a_refusal_and_succeeds_at_turn_two(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    for rule in CRESCENDO_RULES:
+        server.add_rule(rule)
+    path = write_pair_config(tmp_path, server, attacks=[crescendo(max_turns=5)])
+    summary, run_dir = await run(load_config(path), options=QUIET)
+    (attempt,), labels = stored(run_dir)
+    trace = json.loads(attempt.attack_trace or "")
+    assert summary.statuses == {"OK": 1}
+    assert trace["success"] is True and trace["success_turn"] == 2 and trace["backtracks"] == 1
+    steps = trace["turns"]
+    assert [(s["turn"], s["question"].split()[0]) for s in steps] == [
+        (1, "STEP-A"),
+        (2, "STEP-B"),
+        (2, "STEP-C"),
+    ]
+    assert [s.get("backtracked", False) for s in steps] == [False, True, False]
+    assert [s.get("score") for s in steps] == [3, None, 10]
+    # target: 3 queries; attacker: 3 questions; judge: 3 refusal checks + 2 ratings
+    assert trace["queries"] == {"target": 3, "attacker": 3, "judge": 5}
+    # the refused exchange was taken out of the target's memory before STEP-C
+    final = [r for r in server.recorded() if r.body["model"] == "t"][-1]
+    contents = [m["content"] for m in final.body["messages"]]
+    assert contents == [steps[0]["question"], HISTORY, steps[2]["question"]]
+    # the graded attempt is the whole real conversation that led to the jailbreak
+    assert attempt.response == JAILBROKEN
+    assert [m["content"] for m in json.loads(attempt.messages)] == [*contents, JAILBROKEN]
+    assert labels[(attempt.attempt_id, "attack_judge")] == "COMPLIANCE"
+
+
+async def test_crescendo_without_backtracks_keeps_the_refusal(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    for rule in CRESCENDO_RULES:
+        server.add_rule(rule)
+    attack = crescendo(max_turns=2, max_backtracks=0)
+    _, run_dir = await run(
+        load_config(write_pair_config(tmp_path, server, attacks=[attack])), options=QUIET
+    )
+    (attempt,), labels = stored(run_dir)
+    trace = json.loads(attempt.attack_trace or "")
+    assert trace["success"] is False and trace["backtracks"] == 0 and trace["stopped"] == "turns"
+    assert [s.get("score") for s in trace["turns"]] == [3, 1]
+    # the best-rated reply is graded: turn 1's, with its conversation
+    assert attempt.response == HISTORY
+    assert labels[(attempt.attempt_id, "attack_judge")] == "REFUSAL"
+
+
+async def test_crescendo_unparseable_attacker_is_counted_never_success(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    server.add_rule(Rule(match="This is turn 1 of", reply="No."))
+    attack = crescendo(max_attack_attempts=2)
+    summary, run_dir = await run(
+        load_config(write_pair_config(tmp_path, server, attacks=[attack])), options=QUIET
+    )
+    (attempt,), labels = stored(run_dir)
+    trace = json.loads(attempt.attack_trace or "")
+    assert summary.statuses == {"ERROR": 1} and attempt.error_kind == "attacker_unparseable"
+    assert trace["unparseable_streams"] == 1 and trace["queries"]["attacker"] == 2
+    assert not labels
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [("[[YES]]", True), ("[[no]]", False), ("yes", None), ("[[YES]] [[NO]]", None)],
+)
+def test_parse_refusal(text: str, refused: bool | None) -> None:
+    assert parse_refusal(text) is refused
+
+
+def test_crescendo_bad_options(tmp_path: Path) -> None:
+    with ScriptedServer() as unused:
+        path = write_pair_config(
+            tmp_path, unused, attacks=[crescendo(judge="jduge", max_backtracks=-1)]
+        )
+    assert_user_error(
+        harness("validate", path, cwd=tmp_path, env=cli_env(tmp_path)),
+        "attacks[0].options.max_backtracks",
+    )
