@@ -13,6 +13,7 @@ from helpers import write_suite
 
 from harness.attacks import parse_rating, parse_refusal
 from harness.config import load_config
+from harness.reporting import analyse_run, render
 from harness.runner import RunOptions
 from harness.runner import run_experiment as run
 from harness.store import AttemptRecord, RunStore
@@ -461,3 +462,40 @@ def test_crescendo_bad_options(tmp_path: Path) -> None:
         harness("validate", path, cwd=tmp_path, env=cli_env(tmp_path)),
         "attacks[0].options.max_backtracks",
     )
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+async def test_report_shows_queries_to_success_and_cost_per_success(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    # item 1's attacker hits at once (2 streams: 2 target queries); item 0's at round 2 (4)
+    for rule in [
+        *JUDGE_RULES,
+        Rule(match=f"LANGUAGE MODEL OUTPUT: {REFUSAL}", reply=proposal("ROLEPLAY-2")),
+        Rule(match="[item-001]", reply=proposal("ROLEPLAY-2")),
+        Rule(match="Begin.", reply=proposal("ROLEPLAY-1")),
+        *TARGET_RULES,
+    ]:
+        server.add_rule(rule)
+    path = write_pair_config(tmp_path, server, n_items=2, options={"n_streams": 2}, attacks=None)
+    data = yaml.safe_load(path.read_text())
+    data["attacks"] = ["none", *data["attacks"]]
+    price = {"input": 1.0, "output": 2.0}
+    data["prices"] = {name: price for name in data["models"]}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    _, run_dir = await run(load_config(path), options=QUIET)
+    report = analyse_run(run_dir, n_boot=50)
+    (row,) = report.adaptive.to_dict("records")
+    assert (row["attack"], row["n"], row["valid"], row["judge_successes"]) == ("pair", 2, 2, 2)
+    assert row["judge_asr"] == 1.0
+    assert (row["queries_to_success_median"], row["queries_to_success_min"]) == (3.0, 2.0)
+    assert row["queries_to_success_max"] == 4.0
+    assert (row["target_queries"], row["attacker_queries"], row["judge_queries"]) == (6, 6, 6)
+    assert row["cost"] > 0 and row["cost_per_success"] == pytest.approx(row["cost"] / 2)
+    # static and adaptive attacks side by side in the like-for-like matrices and the table
+    assert set(report.matrices) == {"none", "pair"}
+    text = render(report, "md")
+    assert "## Adaptive attacks" in text and "3 (2–4)" in text
+    assert json.loads(render(report, "json"))["adaptive"][0]["judge_successes"] == 2

@@ -12,6 +12,7 @@ import pandas as pd
 
 from harness._errors import RunStoreError
 from harness.annotate import CONSENSUS, annotation_raters, human_consensus
+from harness.reporting._adaptive import adaptive_table
 from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
@@ -36,6 +37,8 @@ class RunReport:
     kappa: pd.DataFrame
     outcomes: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    # adaptive attacks (PAIR, Crescendo): their judge's success, queries to success, cost
+    adaptive: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def run_name(self) -> str:
@@ -59,6 +62,7 @@ def analyse_run(
                 fix="pass a run directory written by harness run or import",
             )
         attempts = read_attempts(store, manifest)
+        adaptive = adaptive_table(store, (manifest.get("config") or {}).get("prices") or {})
     labels = attempts.labels
     if not attempts.graders:
         raise RunStoreError(
@@ -103,6 +107,7 @@ def analyse_run(
         ),
         kappa=_kappa_matrix(labels),
         outcomes=_outcome_counts(frame),
+        adaptive=adaptive,
     )
     report.warnings = _warnings(report, descriptors)
     return report
