@@ -143,6 +143,11 @@ class Crescendo:
             sort_keys=True,
         )
 
+    @property
+    def max_target_queries(self) -> int:
+        bound = self.options.max_turns + self.options.max_backtracks
+        return min(bound, self.options.max_queries or bound)
+
     def apply(self, prompt: str) -> AttackPlan:
         return AttackPlan.single(prompt)
 

@@ -142,6 +142,11 @@ class Pair:
             sort_keys=True,
         )
 
+    @property
+    def max_target_queries(self) -> int:
+        bound = self.options.n_streams * self.options.n_iterations
+        return min(bound, self.options.max_queries or bound)
+
     def apply(self, prompt: str) -> AttackPlan:
         return AttackPlan.single(prompt)
 
