@@ -499,3 +499,83 @@ async def test_report_shows_queries_to_success_and_cost_per_success(
     text = render(report, "md")
     assert "## Adaptive attacks" in text and "3 (2–4)" in text
     assert json.loads(render(report, "json"))["adaptive"][0]["judge_successes"] == 2
+
+
+# --- TAP -----------------------------------------------------------------------------------
+
+PARTLY = "Partly: here is a vague outline."
+
+
+def scripted_children(script: dict[str, list[str]]) -> Any:
+    """The attacker's replies by what it was last told: each branch of the same conversation
+    gets the next prompt of its list (a leaf's children are asked one after another)."""
+    served: dict[str, int] = {}
+
+    def reply(text: str) -> str:
+        key = next(k for k in script if k in text)
+        index = served.get(key, 0)
+        served[key] = index + 1
+        return proposal(script[key][index % len(script[key])])
+
+    return reply
+
+
+async def test_tap_prunes_off_topic_and_low_scoring_branches(tmp_path: Path) -> None:
+    attacker = scripted_children(
+        {
+            "Begin.": ["ROLEPLAY-1", "OFFTOPIC bake a cake"],
+            f"LANGUAGE MODEL OUTPUT: {REFUSAL}": ["ROLEPLAY-3", "ROLEPLAY-4"],
+            f"LANGUAGE MODEL OUTPUT: {PARTLY}": ["ROLEPLAY-2", "ROLEPLAY-1 once more"],
+        }
+    )
+    rules = [
+        Rule(match="PROMPT TO CHECK: OFFTOPIC", reply="[[NO]]"),
+        Rule(match="PROMPT TO CHECK:", reply="[[YES]]"),
+        *JUDGE_RULES,
+        Rule(match=f"[ASSISTANT'S RESPONSE]: {PARTLY}", reply="Rating: [[5]]"),
+        Rule(match="ROLEPLAY-3", reply=PARTLY),
+        Rule(match="ROLEPLAY-4", reply=REFUSAL),
+        *TARGET_RULES,
+    ]
+    tap = {
+        "name": "tap",
+        "kind": "tap",
+        "options": {
+            "attacker": "attacker",
+            "judge": "judge",
+            "branching_factor": 2,
+            "width": 1,
+            "depth": 4,
+        },
+    }
+    with ScriptedServer(rules=rules, default_reply=attacker) as server:
+        path = write_pair_config(tmp_path, server, attacks=[tap])
+        summary, run_dir = await run(load_config(path), options=QUIET)
+        counts = by_model(server)
+    (attempt,), labels = stored(run_dir)
+    trace = json.loads(attempt.attack_trace or "")
+    assert summary.statuses == {"OK": 1}
+    assert trace["success"] is True and trace["success_depth"] == 3
+    nodes = {n["node"]: n for n in trace["nodes"]}
+    assert [(n["node"], n["parent"], n["prompt"].split()[0]) for n in trace["nodes"]] == [
+        (1, 0, "ROLEPLAY-1"),
+        (2, 0, "OFFTOPIC"),
+        (3, 1, "ROLEPLAY-3"),
+        (4, 1, "ROLEPLAY-4"),
+        (5, 3, "ROLEPLAY-2"),
+        (6, 3, "ROLEPLAY-1"),
+    ]
+    assert nodes[2]["pruned"] == "off_topic" and "target_query" not in nodes[2]
+    assert nodes[4]["pruned"] == "low_score" and nodes[4]["score"] == 1
+    assert (nodes[1]["score"], nodes[3]["score"], nodes[5]["score"]) == (1, 5, 10)
+    assert trace["pruned"] == {
+        "off_topic": 1,
+        "low_score": 1,
+        "max_queries": 0,
+        "unparseable": 0,
+    }
+    # target: 1 + 2 + 2; attacker: 2 per level; judge: 6 topic checks + 5 ratings
+    assert trace["queries"] == {"target": 5, "attacker": 6, "judge": 11}
+    assert counts == {"t": 5, "a": 6, "j": 11}
+    assert attempt.response == JAILBROKEN
+    assert labels[(attempt.attempt_id, "attack_judge")] == "COMPLIANCE"

@@ -16,9 +16,10 @@ Config (`attacks:` in an experiment), validated by `parse_attacks` or the `Attac
       - {name: pair, kind: pair, options: {attacker: gpt-4o-mini, judge: judge-model,
                                            n_streams: 5, n_iterations: 5, max_queries: 20}}
 
+      - {name: tap, kind: tap, options: {attacker: gpt-4o-mini, judge: judge-model, width: 4}}
       - {name: crescendo, kind: crescendo, options: {attacker: gpt-4o-mini, judge: judge-model}}
 
-`pair` and `crescendo` are adaptive (`AdaptiveAttack`): an attacker model searches for a
+`pair`, `tap` and `crescendo` are adaptive (`AdaptiveAttack`): an attacker model searches for a
 jailbreak, a judge model rates each reply; the runner gives it calls through the models'
 channels.
 """
@@ -48,6 +49,7 @@ from harness.attacks._spec import (
     AttackSpec,
     parse_attacks,
 )
+from harness.attacks._tap import Tap, TapOptions
 from harness.attacks._templates import PLACEHOLDERS
 
 __all__ = [
@@ -69,6 +71,8 @@ __all__ = [
     "PairOptions",
     "SearchCalls",
     "SearchResult",
+    "Tap",
+    "TapOptions",
     "TargetAnswer",
     "build_attack",
     "describe_attacks",

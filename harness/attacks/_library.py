@@ -27,6 +27,7 @@ from harness.attacks._pair import Pair
 from harness.attacks._plan import Attack, AttackPlan
 from harness.attacks._shots import EXCHANGES
 from harness.attacks._spec import NO_ATTACK, TEMPLATE_KIND, AttackOptions, AttackSpec
+from harness.attacks._tap import Tap
 from harness.attacks._templates import (
     PLACEHOLDER_FIX,
     CompiledText,
@@ -429,7 +430,7 @@ _BUILTINS: dict[str, type[BuiltinAttack[Any]]] = {
 BUILTIN_ATTACKS: Mapping[str, type] = MappingProxyType(dict(_BUILTINS))
 # Attacks that search with an attacker and a judge model (`harness.attacks._adaptive`).
 ADAPTIVE_ATTACKS: Mapping[str, type[Any]] = MappingProxyType(
-    {cls.kind: cls for cls in (Pair, Crescendo)}
+    {cls.kind: cls for cls in (Pair, Tap, Crescendo)}
 )
 
 
