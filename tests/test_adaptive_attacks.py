@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -579,3 +580,16 @@ async def test_tap_prunes_off_topic_and_low_scoring_branches(tmp_path: Path) -> 
     assert counts == {"t": 5, "a": 6, "j": 11}
     assert attempt.response == JAILBROKEN
     assert labels[(attempt.attempt_id, "attack_judge")] == "COMPLIANCE"
+
+
+async def test_a_store_from_before_adaptive_attacks_gains_the_column(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    path = write_pair_config(tmp_path, server, attacks=["none"])
+    _, run_dir = await run(load_config(path), options=QUIET)
+    with sqlite3.connect(run_dir / "store.sqlite") as db:
+        db.execute("ALTER TABLE attempts DROP COLUMN attack_trace")  # as an older harness wrote
+    report = analyse_run(run_dir, n_boot=50)  # opening it adds the column, NULL for every row
+    assert report.adaptive.empty and "## Adaptive attacks" not in render(report, "md")
+    (attempt,), _ = stored(run_dir)
+    assert attempt.attack_trace is None
