@@ -593,3 +593,23 @@ async def test_a_store_from_before_adaptive_attacks_gains_the_column(
     assert report.adaptive.empty and "## Adaptive attacks" not in render(report, "md")
     (attempt,), _ = stored(run_dir)
     assert attempt.attack_trace is None
+
+
+async def test_a_finished_search_is_not_sent_again_and_changed_options_are(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    for rule in [*JUDGE_RULES, Rule(match="Begin.", reply=proposal("ROLEPLAY-1")), *TARGET_RULES]:
+        server.add_rule(rule)
+    path = write_pair_config(tmp_path, server, options={"n_streams": 1, "n_iterations": 1})
+    await run(load_config(path), options=QUIET)
+    sent = len(server.recorded())
+    summary, _ = await run(load_config(path), options=QUIET)
+    assert summary.pending == 0 and len(server.recorded()) == sent
+    # the attack's options are part of what an attempt sends: a change re-sends it (--force)
+    data = yaml.safe_load(path.read_text())
+    data["attacks"][0]["options"]["target_str"] = "Certainly, here is"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    summary, run_dir = await run(load_config(path), force=True, options=QUIET)
+    assert summary.pending == 1 and len(server.recorded()) == 2 * sent
+    (attempt,), _ = stored(run_dir)
+    assert json.loads(attempt.attack_trace or "")["options"]["target_str"] == "Certainly, here is"
