@@ -10,14 +10,15 @@ and which target query is the attempt's final prompt and reply (the one the grad
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import re
 import string
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from harness._errors import ConfigError
 from harness.attacks._plan import AttackPlan
@@ -34,6 +35,7 @@ __all__ = [
     "SearchResult",
     "TargetAnswer",
     "TargetFn",
+    "all_or_abort",
     "load_attack_template",
     "parse_json_object",
     "parse_rating",
@@ -42,6 +44,8 @@ __all__ = [
     "require_model",
     "seed_for",
 ]
+
+T = TypeVar("T")
 
 BUILTIN_PROMPTS = Path(__file__).resolve().parents[2] / "prompts" / "attacks"
 
@@ -250,6 +254,17 @@ class SearchAborted(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+async def all_or_abort(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run branches of a search together; the first to abort cancels the others (none goes on
+    sending after the attempt is recorded) and its `SearchAborted` is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coroutines]
+    except* SearchAborted as aborted:
+        raise aborted.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 @dataclass

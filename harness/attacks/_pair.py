@@ -19,7 +19,6 @@ search, with everything so far kept in the trajectory.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from harness.attacks._adaptive import (
     SearchAborted,
     SearchCalls,
     SearchResult,
+    all_or_abort,
     load_attack_template,
     parse_json_object,
     rate,
@@ -174,7 +174,7 @@ class Pair:
                 stopped = "no_prompt" if not counts.queries["target"] else "streams_ended"
                 break
             try:
-                await asyncio.gather(*(self._step(s, iteration, goal, calls, counts) for s in live))
+                await all_or_abort([self._step(s, iteration, goal, calls, counts) for s in live])
             except SearchAborted as abort:
                 stopped, error, error_kind = "error", str(abort), abort.kind
                 break

@@ -17,7 +17,6 @@ keeps the branch (the judge's rating decides), and is counted.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from harness.attacks._adaptive import (
     SearchAborted,
     SearchCalls,
     SearchResult,
+    all_or_abort,
     load_attack_template,
     parse_json_object,
     rate,
@@ -190,7 +190,7 @@ class _Tree:
                 return
             children = [
                 child
-                for group in await asyncio.gather(*(self._branch(leaf, depth) for leaf in leaves))
+                for group in await all_or_abort([self._branch(leaf, depth) for leaf in leaves])
                 for child in group
             ]
             children = await self._on_topic(children, depth)
@@ -199,7 +199,7 @@ class _Tree:
             if not children:
                 self.stopped = "no_branches"
                 return
-            await asyncio.gather(*(self._attack(child, depth) for child in children))
+            await all_or_abort([self._attack(child, depth) for child in children])
             if any(c.step.get("score") == SUCCESS for c in children):
                 self.stopped, self.success_depth = "success", depth
                 return
@@ -250,7 +250,7 @@ class _Tree:
         return None
 
     async def _on_topic(self, children: list[_Node], depth: int) -> list[_Node]:
-        verdicts = await asyncio.gather(*(self._topic(c, depth) for c in children))
+        verdicts = await all_or_abort([self._topic(c, depth) for c in children])
         kept = []
         for child, on_topic in zip(children, verdicts, strict=True):
             child.step["on_topic"] = on_topic
