@@ -613,3 +613,34 @@ async def test_a_finished_search_is_not_sent_again_and_changed_options_are(
     assert summary.pending == 1 and len(server.recorded()) == 2 * sent
     (attempt,), _ = stored(run_dir)
     assert json.loads(attempt.attack_trace or "")["options"]["target_str"] == "Certainly, here is"
+
+
+async def test_a_prompt_the_safety_layer_blocks_is_a_valid_blocked_outcome(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    blocked = "Blocked by policy."
+    for rule in [
+        Rule(match=f"[ASSISTANT'S RESPONSE]: {blocked}", reply="Rating: [[1]]"),
+        Rule(match="Begin.", reply=proposal("ROLEPLAY-1")),
+        *TARGET_RULES,
+    ]:
+        server.add_rule(rule)
+    layer = {"input": [{"kind": "keywords", "phrases": ["ROLEPLAY"]}], "refusal_text": blocked}
+    path = write_pair_config(
+        tmp_path,
+        server,
+        options={"n_streams": 1, "n_iterations": 1},
+        deployments={"raw": {"safety_layer": layer}},
+    )
+    summary, run_dir = await run(load_config(path), options=QUIET)
+    (attempt,), labels = stored(run_dir)
+    trace = json.loads(attempt.attack_trace or "")
+    step = trace["streams"][0]["steps"][0]
+    # the guard stopped the prompt before the model: the attacker and judge saw the refusal text
+    assert (step["target_status"], step["target_response"], step["score"]) == (
+        "BLOCKED_INPUT",
+        blocked,
+        1,
+    )
+    assert summary.statuses == {"BLOCKED_INPUT": 1} and attempt.response == blocked
+    assert "t" not in by_model(server) and not labels
