@@ -644,3 +644,22 @@ async def test_a_prompt_the_safety_layer_blocks_is_a_valid_blocked_outcome(
     )
     assert summary.statuses == {"BLOCKED_INPUT": 1} and attempt.response == blocked
     assert "t" not in by_model(server) and not labels
+
+
+async def test_crescendo_stops_at_max_queries_as_a_valid_non_success(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    for rule in CRESCENDO_RULES:
+        server.add_rule(rule)
+    attack = crescendo(max_turns=5, max_queries=2)
+    _, run_dir = await run(
+        load_config(write_pair_config(tmp_path, server, attacks=[attack])), options=QUIET
+    )
+    (attempt,), labels = stored(run_dir)
+    trace = json.loads(attempt.attack_trace or "")
+    # turn 1 answered (3), turn 2 refused and backtracked: the cap of 2 ends the search there
+    assert trace["stopped"] == "max_queries" and trace["queries"]["target"] == 2
+    assert by_model(server)["t"] == 2
+    assert attempt.status == "OK" and attempt.finish_reason == "max_queries"
+    assert attempt.response == HISTORY
+    assert labels[(attempt.attempt_id, "attack_judge")] == "REFUSAL"
