@@ -139,6 +139,11 @@ async def test_pair_succeeds_at_the_scripted_iteration(
         {"role": "assistant", "content": JAILBROKEN},
     ]
     assert attempt.model_calls == 4 and attempt.tries == 4
+    # the run's request log charges each call to the attempt's cell, by role
+    with RunStore(run_dir) as store:
+        spent = {(role, model): tries for _, attack, role, model, tries, _, _ in
+                 store.spending_by_cell() if attack == "pair"}  # fmt: skip
+    assert spent == {("target", "target"): 4, ("attacker", "attacker"): 4, ("judge", "judge"): 4}
     assert labels[(attempt.attempt_id, "attack_judge")] == "COMPLIANCE"
     assert labels[(attempt.attempt_id, "refusal_keywords")] == "COMPLIANCE"
     # the attacker saw the target's reply and the judge's rating before its second prompt

@@ -164,6 +164,11 @@ def forest_plot(
     """
     _require(table, ["configuration", "attack", rate, f"{rate}_lo", f"{rate}_hi"], "table")
     labels = _row_labels(table)
+    if "flag" in table:  # a rate nobody checked, or checked and found wanting, says so
+        labels = [
+            f"{label} ⚠ {_grader_flags(flag)}" if _grader_flags(flag) else label
+            for label, flag in zip(labels, table["flag"].fillna(""), strict=True)
+        ]
     with _style():
         fig, ax = _rows_figure(labels, extra_height=1.1)
         ax.set_title(title if title is not None else _forest_title(rate), loc="left")
@@ -180,8 +185,14 @@ def forest_plot(
         return _save(fig, out_dir, f"forest_{rate}")
 
 
+def _grader_flags(flag: str) -> str:
+    from harness.reporting._cells import GRADER_FLAGS
+
+    return ",".join(f for f in str(flag).split(",") if f in GRADER_FLAGS)
+
+
 def _forest_title(rate: str) -> str:
-    return f"{_RATE_TITLES.get(rate, rate)}, 95% Wilson interval"
+    return f"{_RATE_TITLES.get(rate, rate)}, 95% interval"
 
 
 def _as_float(value: Any) -> float:

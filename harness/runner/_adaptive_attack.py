@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.attacks import AdaptiveAttack, ModelAnswer, SearchCalls, TargetAnswer
 from harness.providers import ChatRequest
+from harness.runner._budget import requests_for
 from harness.runner._channels import Channel
 from harness.runner._plan import WorkItem
 from harness.store import AttemptRecord, Status, now_iso
@@ -29,10 +30,14 @@ SendFn = Callable[[WorkItem, Any, str], Awaitable[AttemptRecord]]
 FailFn = Callable[[WorkItem, str, str, str], AttemptRecord]
 
 
-def _ask(channel: Channel) -> Callable[[tuple[dict[str, str], ...], int], Awaitable[ModelAnswer]]:
+def _ask(
+    channel: Channel, role: str
+) -> Callable[[tuple[dict[str, str], ...], int], Awaitable[ModelAnswer]]:
     async def ask(messages: tuple[dict[str, str], ...], seed: int) -> ModelAnswer:
         params = channel.spec.params.model_copy(update={"seed": seed})
-        outcome = await channel.complete(ChatRequest(messages, params))
+        # charged to this attempt in the run's request log, as the attacker's or the judge's
+        with requests_for(role=role):
+            outcome = await channel.complete(ChatRequest(messages, params))
         reply = outcome.reply
         if reply is None:
             error = outcome.error.describe() if outcome.error else "no reply"
@@ -74,8 +79,8 @@ async def run_adaptive(
         return TargetAnswer(query, str(record.status), record.response, record.error)
 
     calls = SearchCalls(
-        attacker=_ask(peers[attack.attacker]),
-        judge=_ask(peers[attack.judge]),
+        attacker=_ask(peers[attack.attacker], "attacker"),
+        judge=_ask(peers[attack.judge], "judge"),
         target=target,
         seed=work.params.seed or 0,
     )

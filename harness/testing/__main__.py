@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from harness.testing._server import ScriptedServer
+from harness.testing._server import Quirks, ScriptedServer
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -24,6 +24,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--max-log", type=int, default=1000, help="keep only the newest N requests in memory"
     )
     parser.add_argument("--no-log", action="store_true", help="record no requests at all")
+    parser.add_argument(
+        "--llama-cpp-python",
+        action="store_true",
+        help="behave like llama-cpp-python's server: tools only with a tool_choice, HTTP 500 "
+        "on null assistant content, system messages dropped",
+    )
     return parser.parse_args(argv)
 
 
@@ -37,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         latency=args.latency,
         max_log=0 if args.no_log else args.max_log,
+        quirks=Quirks.llama_cpp_python() if args.llama_cpp_python else None,
     )
     with server:
         print(f"READY {server.root_url}", flush=True)
