@@ -680,6 +680,17 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
+def _describe_attack(attack: Any) -> str:
+    from harness.attacks import AdaptiveAttack
+
+    if not isinstance(attack, AdaptiveAttack):
+        return str(attack.name)
+    return (
+        f"{attack.name} (adaptive: attacker {attack.attacker}, judge {attack.judge}, "
+        f"up to {attack.max_target_queries} target queries per request)"
+    )
+
+
 def _describe_plan(plan: Any) -> str:
     config = plan.config
     lines = [f"experiment {config.spec.name} ({config.path})", "configurations:"]
@@ -698,6 +709,7 @@ def _describe_plan(plan: Any) -> str:
         )
     graders = ", ".join(g.rater + (" (primary)" if g.primary else "") for g in config.spec.graders)
     lines.append(f"graders: {graders}")
+    lines.append(f"attacks: {', '.join(_describe_attack(a) for a in plan.attacks)}")
     lines.append(f"output: {config.output_dir}")
     lines.append(
         f"plan: {len(config.configurations)} configurations x {plan.n_items} items x "

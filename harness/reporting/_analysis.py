@@ -13,6 +13,7 @@ import pandas as pd
 from harness._errors import RunStoreError
 from harness.annotate import CONSENSUS, annotation_raters, human_consensus
 from harness.grading import Label, ValidityCard
+from harness.reporting._adaptive import adaptive_table
 from harness.reporting._cells import (
     AGREEMENT_THRESHOLD,
     SMALL_N,
@@ -57,6 +58,8 @@ class RunReport:
     validity: str = ""
     card_corrections: pd.DataFrame = field(default_factory=pd.DataFrame)
     min_agreement: float = AGREEMENT_THRESHOLD
+    # adaptive attacks (PAIR, Crescendo): their judge's success, queries to success, cost
+    adaptive: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def flagged(self) -> list[str]:
@@ -99,6 +102,7 @@ def analyse_run(
         attempts = read_attempts(store, manifest)
         reach = reach_warnings(store, manifest)
         spend = store.spending_by_cell()
+        adaptive = adaptive_table(store, (manifest.get("config") or {}).get("prices") or {})
     labels = attempts.labels
     if attempts.frame.empty:
         raise RunStoreError(
@@ -171,6 +175,7 @@ def analyse_run(
         kappa=_kappa_matrix(labels),
         outcomes=_outcome_counts(frame),
         min_agreement=min_agreement,
+        adaptive=adaptive,
     )
     report.card, report.validity = grader_validity(manifest, chosen)
     if reference is None and report.card is not None:

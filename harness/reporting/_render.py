@@ -91,6 +91,11 @@ def _markdown(report: RunReport) -> str:
         parts.append(
             f"## Like-for-like matrix: strict ASR, attack `{attack}`\n\n" + _md(matrix, index=True)
         )
+    if not report.adaptive.empty:
+        parts.append(
+            "## Adaptive attacks: success by the attack's own judge (10/10), target queries "
+            "to success, cost per success\n\n" + _md(_shown_adaptive(report.adaptive))
+        )
     if not report.gaps.empty:
         parts.append("## Text-only vs tool access\n\n" + _md(_pcts(report.gaps)))
     if not report.comparisons.empty:
@@ -124,6 +129,29 @@ def _card_title(report: RunReport) -> str:
         "its sensitivity and specificity were measured on the card's data set, not on this run: "
         "an estimate, not a measurement)"
     )
+
+
+def _shown_adaptive(table: pd.DataFrame) -> pd.DataFrame:
+    shown = table[
+        ["configuration", "attack", "method", "n", "valid", "errors", "judge_successes"]
+    ].copy()
+    shown["judge_asr"] = [_share(v) for v in table["judge_asr"]]
+    shown["queries_to_success"] = [
+        "–" if math.isnan(median) else f"{median:g} ({low:g}–{high:g})"
+        for median, low, high in zip(
+            table["queries_to_success_median"],
+            table["queries_to_success_min"],
+            table["queries_to_success_max"],
+            strict=True,
+        )
+    ]
+    for column in ("target_queries", "attacker_queries", "judge_queries"):
+        shown[column] = table[column]
+    shown["unparseable_streams"], shown["capped"] = table["unparseable_streams"], table["capped"]
+    shown["cost_per_success"] = [
+        "–" if math.isnan(v) else f"${v:.4f}" for v in table["cost_per_success"]
+    ]
+    return shown
 
 
 def _legend(report: RunReport) -> str:
@@ -215,6 +243,7 @@ def _json(report: RunReport) -> dict[str, Any]:
         "warnings": report.warnings,
         "matrices": {a: json.loads(m.to_json(orient="index")) for a, m in report.matrices.items()},
         "tool_gap": _json_records(report.gaps),
+        "adaptive": _json_records(report.adaptive),
         "comparisons": _json_records(report.comparisons),
         "corrections": _json_records(report.corrections),
         "kappa": json.loads(report.kappa.to_json(orient="index")),
