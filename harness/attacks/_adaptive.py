@@ -18,10 +18,11 @@ import string
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from harness._errors import ConfigError
 from harness.attacks._plan import AttackPlan
+from harness.attacks._spec import AttackOptions
 
 __all__ = [
     "BUILTIN_PROMPTS",
@@ -128,6 +129,58 @@ class AdaptiveAttack(Protocol):
     def apply(self, prompt: str) -> AttackPlan: ...
 
     async def search(self, goal: str, calls: SearchCalls) -> SearchResult: ...
+
+
+class AdaptiveBase:
+    """What every adaptive attack does with its options when built: check that its attacker and
+    judge are defined models, and load its templates (slot -> placeholders, built-in file)."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[AttackOptions]]
+    TEMPLATES: ClassVar[dict[str, tuple[frozenset[str], str]]]
+    options: Any
+
+    def __init__(
+        self,
+        name: str,
+        options: Any,
+        base_dir: Path,
+        *,
+        models: Any = None,
+        file: str | Path | None = None,
+        where: str = "attacks[0]",
+    ) -> None:
+        self.name = name
+        self.options = options
+        at = f"{where}.options"
+        require_model(options.attacker, models, file=file, field=f"{at}.attacker")
+        require_model(options.judge, models, file=file, field=f"{at}.judge")
+        self.templates = {
+            slot: load_attack_template(
+                getattr(options.templates, slot),
+                builtin,
+                set(allowed),
+                base_dir,
+                file=file,
+                field=f"{at}.templates.{slot}",
+            )
+            for slot, (allowed, builtin) in self.TEMPLATES.items()
+        }
+
+    @property
+    def attacker(self) -> str:
+        return str(self.options.attacker)
+
+    @property
+    def judge(self) -> str:
+        return str(self.options.judge)
+
+    @property
+    def identity(self) -> str:
+        return json.dumps(
+            {"kind": self.kind, "options": self.options.model_dump(mode="json"), **self.templates},
+            sort_keys=True,
+        )
 
 
 def require_model(

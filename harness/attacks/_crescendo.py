@@ -18,8 +18,6 @@ the jailbreak, or else the best-rated reply, with the conversation that led to i
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -27,15 +25,14 @@ from pydantic import Field
 from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
+    AdaptiveBase,
     Counts,
     SearchAborted,
     SearchCalls,
     SearchResult,
-    load_attack_template,
     parse_json_object,
     rate,
     render,
-    require_model,
     seed_for,
 )
 from harness.attacks._plan import AttackPlan
@@ -94,54 +91,14 @@ def parse_refusal(text: str | None) -> bool | None:
     return yes if yes != no else None
 
 
-class Crescendo:
+class Crescendo(AdaptiveBase):
     """Crescendo (Russinovich et al. 2024): attacker-steered multi-turn escalation, backtracking
     on refusal."""
 
     kind: ClassVar[str] = "crescendo"
     Options: ClassVar[type[AttackOptions]] = CrescendoOptions
-
-    def __init__(
-        self,
-        name: str,
-        options: CrescendoOptions,
-        base_dir: Path,
-        *,
-        models: Any = None,
-        file: str | Path | None = None,
-        where: str = "attacks[0]",
-    ) -> None:
-        self.name = name
-        self.options = options
-        at = f"{where}.options"
-        require_model(options.attacker, models, file=file, field=f"{at}.attacker")
-        require_model(options.judge, models, file=file, field=f"{at}.judge")
-        self.templates = {
-            slot: load_attack_template(
-                getattr(options.templates, slot),
-                builtin,
-                set(allowed),
-                base_dir,
-                file=file,
-                field=f"{at}.templates.{slot}",
-            )
-            for slot, (allowed, builtin) in CRESCENDO_TEMPLATES.items()
-        }
-
-    @property
-    def attacker(self) -> str:
-        return self.options.attacker
-
-    @property
-    def judge(self) -> str:
-        return self.options.judge
-
-    @property
-    def identity(self) -> str:
-        return json.dumps(
-            {"kind": self.kind, "options": self.options.model_dump(mode="json"), **self.templates},
-            sort_keys=True,
-        )
+    TEMPLATES: ClassVar[dict[str, tuple[frozenset[str], str]]] = CRESCENDO_TEMPLATES
+    options: CrescendoOptions
 
     @property
     def max_target_queries(self) -> int:

@@ -19,9 +19,7 @@ search, with everything so far kept in the trajectory.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -29,16 +27,15 @@ from pydantic import Field
 from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
+    AdaptiveBase,
     Counts,
     SearchAborted,
     SearchCalls,
     SearchResult,
     all_or_abort,
-    load_attack_template,
     parse_json_object,
     rate,
     render,
-    require_model,
     seed_for,
 )
 from harness.attacks._plan import AttackPlan
@@ -94,53 +91,13 @@ class _Stream:
     status: str = "active"  # active | unparseable | error
 
 
-class Pair:
+class Pair(AdaptiveBase):
     """PAIR (Chao et al. 2023): an attacker model refines a jailbreak in parallel streams."""
 
     kind: ClassVar[str] = "pair"
     Options: ClassVar[type[AttackOptions]] = PairOptions
-
-    def __init__(
-        self,
-        name: str,
-        options: PairOptions,
-        base_dir: Path,
-        *,
-        models: Any = None,
-        file: str | Path | None = None,
-        where: str = "attacks[0]",
-    ) -> None:
-        self.name = name
-        self.options = options
-        at = f"{where}.options"
-        require_model(options.attacker, models, file=file, field=f"{at}.attacker")
-        require_model(options.judge, models, file=file, field=f"{at}.judge")
-        self.templates = {
-            slot: load_attack_template(
-                getattr(options.templates, slot),
-                builtin,
-                set(allowed),
-                base_dir,
-                file=file,
-                field=f"{at}.templates.{slot}",
-            )
-            for slot, (allowed, builtin) in PAIR_TEMPLATES.items()
-        }
-
-    @property
-    def attacker(self) -> str:
-        return self.options.attacker
-
-    @property
-    def judge(self) -> str:
-        return self.options.judge
-
-    @property
-    def identity(self) -> str:
-        return json.dumps(
-            {"kind": self.kind, "options": self.options.model_dump(mode="json"), **self.templates},
-            sort_keys=True,
-        )
+    TEMPLATES: ClassVar[dict[str, tuple[frozenset[str], str]]] = PAIR_TEMPLATES
+    options: PairOptions
 
     @property
     def max_target_queries(self) -> int:

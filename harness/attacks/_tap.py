@@ -18,9 +18,7 @@ keeps the branch (the judge's rating decides), and is counted.
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -28,16 +26,15 @@ from pydantic import Field
 from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
+    AdaptiveBase,
     Counts,
     SearchAborted,
     SearchCalls,
     SearchResult,
     all_or_abort,
-    load_attack_template,
     parse_json_object,
     rate,
     render,
-    require_model,
     seed_for,
 )
 from harness.attacks._crescendo import parse_refusal
@@ -93,54 +90,14 @@ class _Node:
     step: dict[str, Any]
 
 
-class Tap:
+class Tap(AdaptiveBase):
     """TAP (Mehrotra et al. 2023): a tree of attacker refinements, pruned off-topic and
     low-scoring."""
 
     kind: ClassVar[str] = "tap"
     Options: ClassVar[type[AttackOptions]] = TapOptions
-
-    def __init__(
-        self,
-        name: str,
-        options: TapOptions,
-        base_dir: Path,
-        *,
-        models: Any = None,
-        file: str | Path | None = None,
-        where: str = "attacks[0]",
-    ) -> None:
-        self.name = name
-        self.options = options
-        at = f"{where}.options"
-        require_model(options.attacker, models, file=file, field=f"{at}.attacker")
-        require_model(options.judge, models, file=file, field=f"{at}.judge")
-        self.templates = {
-            slot: load_attack_template(
-                getattr(options.templates, slot),
-                builtin,
-                set(allowed),
-                base_dir,
-                file=file,
-                field=f"{at}.templates.{slot}",
-            )
-            for slot, (allowed, builtin) in TAP_TEMPLATES.items()
-        }
-
-    @property
-    def attacker(self) -> str:
-        return self.options.attacker
-
-    @property
-    def judge(self) -> str:
-        return self.options.judge
-
-    @property
-    def identity(self) -> str:
-        return json.dumps(
-            {"kind": self.kind, "options": self.options.model_dump(mode="json"), **self.templates},
-            sort_keys=True,
-        )
+    TEMPLATES: ClassVar[dict[str, tuple[frozenset[str], str]]] = TAP_TEMPLATES
+    options: TapOptions
 
     @property
     def max_target_queries(self) -> int:
