@@ -18,6 +18,7 @@ from harness.config._load import (
 from harness.config._models import (
     BudgetSpec,
     ColumnMap,
+    ComparisonSpec,
     ConfigurationSpec,
     DeploymentSpec,
     ExperimentConfig,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_REFUSAL",
     "BudgetSpec",
     "ColumnMap",
+    "ComparisonSpec",
     "Configuration",
     "ConfigurationSpec",
     "DeploymentSpec",

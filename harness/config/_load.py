@@ -70,7 +70,10 @@ class LoadedConfig:
         return data
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        # the declared comparisons change what the report shows, never what is sent: adding
+        # one must not make a finished run look like another experiment
+        data = {k: v for k, v in self.canonical().items() if k != "comparisons"}
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -105,7 +108,25 @@ def parse_config(raw: Any, file: Path) -> LoadedConfig:
         raise _config_error(exc, file) from None
     loaded = LoadedConfig(spec=spec, path=file.resolve(), configurations=())
     configurations = tuple(_expand(loaded))
+    _check_comparisons(spec, [c.name for c in configurations], loaded.path)
     return LoadedConfig(spec=spec, path=loaded.path, configurations=configurations)
+
+
+def _check_comparisons(spec: ExperimentConfig, names: list[str], file: Path) -> None:
+    """Every declared comparison names two configurations of this experiment."""
+    for index, pair in enumerate(spec.comparisons):
+        for side in ("a", "b"):
+            name = getattr(pair, side)
+            if name in names:
+                continue
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"unknown configuration '{name}'",
+                file=file,
+                field=f"comparisons[{index}].{side}",
+                fix=f"{hint}name one of {', '.join(names)}",
+            )
 
 
 def used_models(loaded: LoadedConfig) -> list[str]:

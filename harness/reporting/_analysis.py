@@ -13,6 +13,7 @@ from harness._errors import RunStoreError
 from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
+from harness.reporting._grader_agreement import grader_agreement, grader_labels
 from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, read_attempts, records
 from harness.stats import cohen_kappa
 from harness.store import RunStore, read_manifest
@@ -34,6 +35,10 @@ class RunReport:
     kappa: pd.DataFrame
     outcomes: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    # pairs of graders: n, percent agreement, alpha, kappa, why any is n/a
+    agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # per grader: attempts decided, UNPARSEABLE, unlabelled
+    grader_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def run_name(self) -> str:
@@ -86,7 +91,13 @@ def analyse_run(
         cells=cells,
         matrices={str(a): asr_matrix(cells, str(a)) for a in dict.fromkeys(cells["attack"])},
         gaps=tool_gap(cells, {d["deployment"] for d in descriptors.values() if d.get("tools")}),
-        comparisons=comparisons(frame, descriptors, n_boot=n_boot, seed=seed),
+        comparisons=comparisons(
+            frame,
+            descriptors,
+            declared=(manifest.get("config") or {}).get("comparisons") or [],
+            n_boot=n_boot,
+            seed=seed,
+        ),
         corrections=(
             corrected_rates(frame, labels, reference, n_boot=n_boot, seed=seed)
             if reference
@@ -94,6 +105,8 @@ def analyse_run(
         ),
         kappa=_kappa_matrix(labels),
         outcomes=_outcome_counts(frame),
+        agreement=grader_agreement(labels),
+        grader_counts=grader_labels(labels),
     )
     report.warnings = _warnings(report, descriptors)
     return report
@@ -117,9 +130,11 @@ def _kappa_matrix(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outcome_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Outcomes of the harmful attempts of each cell, for the stacked bars."""
-    harmful = frame[frame["harmful"]]
-    counts = harmful.groupby(["configuration", "attack"], sort=False)["outcome"].value_counts()
+    """Outcomes of every attempt of each cell (every status included), with `harmful`, for
+    the stacked bars of harmful items and the over-refusal bars of benign items."""
+    counts = frame.groupby(["configuration", "attack", "harmful"], sort=False, observed=True)[
+        "outcome"
+    ].value_counts()
     table = counts.unstack(fill_value=0).reindex(columns=OUTCOMES, fill_value=0)
     return table.reset_index()
 
@@ -128,9 +143,11 @@ def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
     found = []
     for pair in records(report.comparisons):
         if not pair["like_for_like"]:
+            label = f" [{pair['label']}]" if pair.get("label") else ""
             found.append(
-                f"not like for like: {pair['a']} vs {pair['b']} ({pair['attack']}) differ in "
-                f"{pair['differs'].replace(',', ', ')}; the gap is not a property of the models"
+                f"not like for like: {pair['a']} vs {pair['b']} ({pair['attack']}){label} "
+                f"differ in {pair['differs'].replace(',', ', ')}; "
+                "the gap is not a property of the models"
             )
     for name, descriptor in descriptors.items():
         layers = [layer.get("name") for layer in descriptor.get("provider_side_layers") or []]
