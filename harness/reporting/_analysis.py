@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness._errors import RunStoreError
+from harness.attacks import NO_ATTACK
 from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
@@ -139,13 +140,23 @@ def _outcome_counts(frame: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def _attack(attack: Any, several: bool) -> str:
+    """" (attack X)" where a run has several attacks; nothing where it has one (a bare
+    "(none)" beside a comparison reads like "no difference")."""
+    if not several:
+        return ""
+    return f" (attack {'no attack' if str(attack) == NO_ATTACK else attack})"
+
+
 def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
     found = []
+    several = report.cells["attack"].nunique() > 1
     for pair in records(report.comparisons):
         if not pair["like_for_like"]:
             label = f" [{pair['label']}]" if pair.get("label") else ""
             found.append(
-                f"not like for like: {pair['a']} vs {pair['b']} ({pair['attack']}){label} "
+                f"not like for like: {pair['a']} vs {pair['b']}"
+                f"{_attack(pair['attack'], several)}{label} "
                 f"differ in {pair['differs'].replace(',', ', ')}; "
                 "the gap is not a property of the models"
             )
@@ -157,12 +168,12 @@ def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
                 f"{', '.join(map(str, layers))}"
             )
     for row in records(report.cells):
-        found += _cell_warnings(row)
+        found += _cell_warnings(row, several)
     return found
 
 
-def _cell_warnings(row: dict[str, Any]) -> list[str]:
-    cell = f"{row['configuration']} ({row['attack']})"
+def _cell_warnings(row: dict[str, Any], several: bool = True) -> list[str]:
+    cell = f"{row['configuration']}{_attack(row['attack'], several)}"
     found = []
     if "low_agreement" in row["flag"]:
         found.append(

@@ -307,7 +307,7 @@ def outcome_bars(
             fig.legend(loc="outside lower center", ncols=min(len(present), 5), frameon=False)
         if not labels:
             _placeholder(ax, "no rows")
-        return _save(fig, out_dir, "outcomes")
+        return _save(fig, out_dir, stem)
 
 
 def outcome_shares(counts: pd.DataFrame) -> pd.DataFrame:

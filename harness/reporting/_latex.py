@@ -36,7 +36,7 @@ from harness.reporting._render import (
 
 __all__ = ["PREAMBLE", "latex_escape", "latex_label", "render_latex"]
 
-PREAMBLE = "\\usepackage{booktabs}\n\\usepackage{longtable}"
+PREAMBLE = "\\usepackage{booktabs}\n\\usepackage{longtable}\n\\usepackage{pdflscape}"
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -95,9 +95,13 @@ def render_latex(report: RunReport) -> str:
     cells = report.cells
     several = cells["attack"].nunique() > 1
     parts = [
-        f"% harness report of run {_comment(run)}, grader {_comment(report.grader)}",
-        "% needs in the preamble:",
-        *(f"% {line}" for line in PREAMBLE.splitlines()),
+        "\n".join(
+            [
+                f"% harness report of run {_comment(run)}, grader {_comment(report.grader)}",
+                "% needs in the preamble:",
+                *(f"% {line}" for line in PREAMBLE.splitlines()),
+            ]
+        )
     ]
     for attack in report.matrices:
         parts.append(_matrix(report, str(attack), several))
@@ -129,6 +133,7 @@ def _matrix(report: RunReport, attack: str, several: bool) -> str:
         [latex_escape(m), *(_rate_cell(by.get((m, d)), "strict_asr") for d in deployments)]
         for m in models
     ]
+    # "model \ deployment" in the corner; deployments may be long: a word per line
     which = f", attack {latex_escape(attack_name(attack))}" if several else ""
     caption = (
         f"{latex_escape(report.run_name)}: strict attack success rate (\\%) on harmful items, "
@@ -138,7 +143,7 @@ def _matrix(report: RunReport, attack: str, several: bool) -> str:
         "like for like."
     )
     label = latex_label(report.run_name, f"matrix-{attack}" if several else "matrix")
-    header = ["model \\textbackslash{} deployment", *map(latex_escape, deployments)]
+    header = ["model", *map(latex_escape, deployments)]
     body = _tabular(["l", *["r"] * len(deployments)], header, rows)
     return _float(body, caption, label)
 
@@ -153,10 +158,10 @@ def _comparisons(report: RunReport) -> str:
         "b",
         *(["label"] if labelled else []),
         "$n$",
-        "$a-b$ (pp)",
+        _stack(["$a-b$", "(pp)"], align="c"),
         "$p$",
-        "$p$ (Holm)",
-        "like for like",
+        _stack(["$p$", "(Holm)"], align="c"),
+        _words("like for like"),
     ]
     rows = []
     notes: dict[str, str] = {}
@@ -170,8 +175,8 @@ def _comparisons(report: RunReport) -> str:
         rows.append(
             [
                 *([latex_escape(attack_name(row["attack"]))] if several else []),
-                latex_escape(row["a"]),
-                latex_escape(row["b"]),
+                _name(row["a"]),
+                _name(row["b"]),
                 *([latex_escape(row.get("label") or "")] if labelled else []),
                 str(row["n"]),
                 _points_cell(row["difference"], row["lo"], row["hi"]),
@@ -200,8 +205,17 @@ def _mark(index: int) -> str:
     return "abcdefghijklmnopqrstuvwxyz"[index % 26] if index < 26 else str(index)
 
 
+def _name(name: Any, at: str = "/") -> str:
+    """A configuration name on two lines, model above deployment, split after the "/" (never
+    inside a word), so that name columns stay narrow."""
+    head, sep, tail = str(name).partition(at)
+    if not sep or not tail:
+        return latex_escape(name)
+    return _stack([latex_escape(head + sep), latex_escape(tail)], align="l")
+
+
 def _keys(row: dict[str, Any], several: bool) -> list[str]:
-    keys = [latex_escape(row["configuration"])]
+    keys = [_name(row["configuration"])]
     if several:
         keys.append(latex_escape(attack_name(row["attack"])))
     return keys
@@ -219,7 +233,8 @@ def _counts(report: RunReport, several: bool) -> str:
         "refusals of the deployment; refusal to detected proceeds count the labels of grader "
         f"{latex_escape(report.grader)} on harmful items."
     )
-    return _long(align, header, rows, caption, latex_label(report.run_name, "counts"))
+    label = latex_label(report.run_name, "counts")
+    return _long(align, header, rows, caption, label, landscape=True)
 
 
 def _rates(report: RunReport, several: bool) -> str:
@@ -388,11 +403,21 @@ def _tabular(align: Sequence[str], header: Sequence[str], rows: Sequence[Sequenc
         "\\toprule",
         " & ".join(header) + " \\\\",
         "\\midrule",
-        *(" & ".join(row) + " \\\\" for row in rows),
+        *_body(rows),
         "\\bottomrule",
         "\\end{tabular}",
     ]
     return "\n".join(lines)
+
+
+def _body(rows: Sequence[Sequence[str]]) -> list[str]:
+    # rows of two-line cells need air between them, or a row's interval touches the next
+    stacked = any("\\begin{tabular}" in cell for row in rows for cell in row)
+    gap = "\\addlinespace[3pt]" if stacked else ""
+    lines = [" & ".join(row) + " \\\\" + gap for row in rows]
+    if lines and gap:
+        lines[-1] = lines[-1].removesuffix(gap)
+    return lines
 
 
 def _float(body: str, caption: str, label: str) -> str:
@@ -415,12 +440,16 @@ def _long(
     rows: Sequence[Sequence[str]],
     caption: str,
     label: str,
+    *,
+    landscape: bool = False,
 ) -> str:
-    """A longtable: breaks across pages when a run has many configurations."""
+    """A longtable: breaks across pages when a run has many configurations; `landscape`
+    turns its pages (pdflscape: the PDF viewer shows them upright)."""
     head = " & ".join(header) + " \\\\"
     columns = len(align)
     lines = [
-        "{\\small",
+        *(["\\begin{landscape}"] if landscape else []),
+        "{\\footnotesize",
         "\\setlength{\\tabcolsep}{4pt}",
         f"\\begin{{longtable}}{{@{{}}{''.join(align)}@{{}}}}",
         f"\\caption{{{caption}}}\\label{{{label}}} \\\\",
@@ -435,8 +464,9 @@ def _long(
         "\\endhead",
         "\\bottomrule",
         "\\endlastfoot",
-        *(" & ".join(row) + " \\\\" for row in rows),
+        *_body(rows),
         "\\end{longtable}",
         "}",
+        *(["\\end{landscape}"] if landscape else []),
     ]
     return "\n".join(lines)

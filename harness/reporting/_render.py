@@ -404,6 +404,22 @@ def _json(report: RunReport) -> dict[str, Any]:
 # html
 
 
+def _captions(report: RunReport) -> dict[str, str]:
+    grader = report.grader
+    return {
+        "forest_strict_asr": f"Strict ASR per configuration with its 95% interval, under "
+        f"grader {grader}; the number of valid harmful attempts at the right.",
+        "forest_over_refusal": f"Over-refusal of benign items (refusals and blocks among valid "
+        f"benign attempts) with its 95% interval, under grader {grader}.",
+        "outcomes": f"What became of every attempt on a harmful item (grader {grader}'s label, "
+        "or the status that pre-empted grading: blocked, error, no tool support).",
+        "over_refusal": f"What became of every attempt on a benign item (grader {grader}); "
+        "refusals and blocks here are over-refusal.",
+        "kappa": "Cohen's kappa of each pair of graders on strict success, with the number of "
+        "attempts both decided; n/a cells say why.",
+    }
+
+
 def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Path:
     """report.html (self-contained) plus the figures as PNG and SVG, in `out_dir`."""
     from harness.reporting._figures import report_figures
@@ -472,6 +488,7 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
         manifest=report.manifest,
         commands=commands,
         warnings=report.warnings,
+        captions=_captions(report),
     )
     target = out_dir / "report.html"
     write_report(target, html)
