@@ -217,6 +217,8 @@ def _cell_html(value: Any, numeric: bool) -> str:
     if _missing(value):
         return f'<td class="{"num " if numeric else ""}muted">{_NA}</td>'
     text = f"{value:.3f}" if isinstance(value, float) and numeric else str(value)
+    if not text.strip():
+        return "<td></td>"
     shown = "<br>".join(_e(line) for line in text.split("\n"))
     if numeric:
         return f'<td class="num">{shown}</td>'
