@@ -27,6 +27,7 @@ __all__ = [
     "Configuration",
     "LoadedConfig",
     "load_config",
+    "missing_secrets",
     "parse_config",
     "required_secrets",
     "used_models",
@@ -139,9 +140,17 @@ def used_models(loaded: LoadedConfig) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in spec.models]
 
 
-def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
-    """Read every API key the run needs, or fail naming the variable and where it is set."""
-    wanted = [
+def missing_secrets(loaded: LoadedConfig) -> list[tuple[str, str]]:
+    """Every API-key variable the run needs that is unset: (variable, where it is named)."""
+    missing: dict[str, str] = {}
+    for env, field in _wanted_secrets(loaded):
+        if env is not None and env not in missing and not os.environ.get(env):
+            missing[env] = field
+    return list(missing.items())
+
+
+def _wanted_secrets(loaded: LoadedConfig) -> list[tuple[str | None, str]]:
+    wanted: list[tuple[str | None, str]] = [
         (loaded.spec.models[name].api_key_env, f"models.{name}.api_key_env")
         for name in used_models(loaded)
     ]
@@ -150,8 +159,13 @@ def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
             (g.api_key_env, f"deployments.{conf.deployment_name}.safety_layer (moderation guard)")
             for g in conf.deployment.guards()
         ]
+    return wanted
+
+
+def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
+    """Read every API key the run needs, or fail naming the variable and where it is set."""
     secrets: dict[str, str] = {}
-    for env, field in wanted:
+    for env, field in _wanted_secrets(loaded):
         if env is None or env in secrets:
             continue
         value = os.environ.get(env)

@@ -2,6 +2,7 @@
 
 from harness.runner._attempt import ConfigurationRuntime, run_attempt
 from harness.runner._channels import Channel, ModerationChannel, build_channels
+from harness.runner._describe import PlanCounts, describe_deployment, describe_plan, plan_counts
 from harness.runner._grade import grade_run
 from harness.runner._plan import (
     NO_ATTACK,
@@ -24,6 +25,7 @@ __all__ = [
     "ModerationChannel",
     "NamedGrader",
     "Plan",
+    "PlanCounts",
     "RetryAfterOrBackoff",
     "RunOptions",
     "RunSummary",
@@ -33,12 +35,15 @@ __all__ = [
     "build_channels",
     "build_plan",
     "call_with_retries",
+    "describe_deployment",
+    "describe_plan",
     "digest",
     "execute",
     "grade_record",
     "grade_run",
     "judge_through",
     "open_run",
+    "plan_counts",
     "prepare_graders",
     "run_attempt",
     "run_experiment",
