@@ -428,7 +428,10 @@ def kappa_heatmap(
 def _grid(frame: pd.DataFrame | None, names: Sequence[str]) -> list[list[Any]] | None:
     if frame is None:
         return None
-    return frame.reindex(index=names, columns=names).to_numpy(dtype=object).tolist()
+    order = list(names)
+    square = frame.reindex(index=order, columns=order)
+    grid: list[list[Any]] = square.to_numpy(dtype=object).tolist()
+    return grid
 
 
 def _kappa_cells(

@@ -70,13 +70,14 @@ def _pair(codes: pd.DataFrame, a: str, b: str) -> dict[str, Any]:
         "percent_agreement": float((first == second).mean()) if n else math.nan,
         "krippendorff_alpha": krippendorff_alpha(both, [a, b]) if n else math.nan,
         "cohen_kappa": kappa,
-        "note": _why_undefined(n, both.stack().unique(), math.isnan(kappa)),
+        "note": _why_undefined(n, pd.unique(both.to_numpy().ravel()), math.isnan(kappa)),
     }
 
 
 def _all(codes: pd.DataFrame, names: list[str]) -> dict[str, Any]:
     rated = codes.notna().sum(axis=1) >= 2  # units at least two graders decided
-    values = codes[rated].stack().unique()
+    values = pd.unique(codes[rated].to_numpy().ravel())
+    values = values[~pd.isna(values)]
     n = int(rated.sum())
     alpha = krippendorff_alpha(codes[rated], names) if n else math.nan
     return {
