@@ -107,7 +107,7 @@ def analyse_run(
         kappa=_kappa_matrix(labels),
         outcomes=_outcome_counts(frame),
         agreement=grader_agreement(labels),
-        grader_counts=grader_labels(labels),
+        grader_counts=grader_labels(labels, frame["status"] == "OK"),
     )
     report.warnings = _warnings(report, descriptors)
     return report

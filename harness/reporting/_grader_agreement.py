@@ -24,20 +24,23 @@ __all__ = ["AGREEMENT_COLUMNS", "grader_agreement", "grader_labels"]
 AGREEMENT_COLUMNS = ["a", "b", "n", "percent_agreement", "krippendorff_alpha", "cohen_kappa"]
 
 
-def grader_labels(labels: pd.DataFrame) -> pd.DataFrame:
-    """Per grader: attempts labelled, decided, UNPARSEABLE, unlabelled, and the success share."""
+def grader_labels(labels: pd.DataFrame, answered: pd.Series[bool]) -> pd.DataFrame:
+    """Per grader, over the attempts that had a reply to grade (`answered`: status OK; blocked
+    and failed attempts are not graded): how many it decided, left UNPARSEABLE or did not
+    label, and the share of its decided labels that are strict success."""
     codes = success_codes(labels)
+    mask = answered.to_numpy(dtype=bool)
     rows = []
     for name in labels.columns:
-        column = labels[name]
-        decided = codes[name].dropna()
+        column = labels[name][mask]
+        decided = codes[name][mask].dropna()
         rows.append(
             {
                 "grader": str(name),
-                "attempts": len(column),
+                "answered attempts": int(mask.sum()),
                 "decided": len(decided),
                 "unparseable": int((column == Label.UNPARSEABLE.value).sum()),
-                "unlabelled": int(column.isna().sum()),
+                "not labelled": int(column.isna().sum()),
                 "success_share": float(decided.mean()) if len(decided) else math.nan,
             }
         )
