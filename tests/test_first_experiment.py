@@ -56,7 +56,7 @@ def _first_experiment(tmp_path: Path, base_url: str) -> Path:
 
 def test_the_readme_first_experiment(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    with scripted_server("--rules", "configs/scripted_rules.yaml") as base_url:
+    with scripted_server("--rules", "configs/scripted/rules.yaml") as base_url:
         assert base_url.endswith("/v1")
         config = _first_experiment(tmp_path, base_url)
         validated = harness("validate", config, cwd=tmp_path, env=env)

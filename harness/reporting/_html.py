@@ -61,6 +61,7 @@ table.data th { background: #f3f3f3; text-align: left; font-weight: 600;
   overflow-wrap: normal; hyphens: none; }
 table.data td { text-align: left; hyphens: none; overflow-wrap: normal; }
 table.data td.num { text-align: right; white-space: nowrap; }
+table.data th.num { text-align: right; }
 table.data td.id { white-space: nowrap; }
 table.data td.muted { color: #777; }
 table.data tbody tr:nth-child(even) { background: #fafafa; }
@@ -183,7 +184,11 @@ def _table_html(table: pd.DataFrame) -> str:
         table = table.reset_index()
     columns = [str(c) for c in table.columns]
     numeric = [is_numeric_column(table.iloc[:, i]) for i in range(len(columns))]
-    head = "".join(f"<th>{_e(c).replace('_', '_<wbr>')}</th>" for c in columns)
+    # a header may break after an underscore, never inside a word
+    head = "".join(
+        ('<th class="num">' if num else "<th>") + _e(c).replace("_", "_<wbr>") + "</th>"
+        for c, num in zip(columns, numeric, strict=True)
+    )
     rows = []
     for values in table.itertuples(index=False, name=None):
         cells = "".join(_cell_html(v, num) for v, num in zip(values, numeric, strict=True))
