@@ -41,6 +41,12 @@ def report(run_dir: Path) -> RunReport:
     return analyse_run(run_dir)
 
 
+@pytest.fixture(scope="module")
+def two_attacks(tmp_path_factory: pytest.TempPathFactory) -> RunReport:
+    tmp = tmp_path_factory.mktemp("two-attacks")
+    return analyse_run(build_matrix_run(tmp, "two-attacks", ["none", "prefix_injection"]))
+
+
 # ---------------------------------------------------------------------------------------------
 # comparisons that were asked for
 
@@ -298,6 +304,23 @@ def test_html_tables_fit_1280_px_without_scrolling(report: RunReport, tmp_path: 
     assert (names["lines"] == 1).all(), names[names["lines"] != 1]  # never broken mid-name
     numbers = cells[cells["cls"].str.startswith("num")]
     assert set(numbers["align"]) == {"right"}
+
+
+def test_with_two_attacks_the_tables_name_them_and_still_fit(
+    two_attacks: RunReport, tmp_path: Path
+) -> None:
+    assert "attack" in headline_view(two_attacks.cells).columns
+    assert set(headline_view(two_attacks.cells)["attack"]) == {"no attack", "prefix_injection"}
+    assert len(two_attacks.matrices) == 2
+    page = render_html(two_attacks, tmp_path / "html", [])
+    measured = _measure(page, tmp_path)
+    wraps = pd.DataFrame(measured["wraps"])
+    assert (wraps["scroll"] <= wraps["client"]).all(), wraps.to_dict("records")
+    pdf, log = _compile(render(two_attacks, "latex"), tmp_path / "tex")
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+    text = " ".join(_pdf_text(pdf).split())
+    # one matrix per attack, each caption naming its attack (the underscore prints as a rule)
+    assert re.search(r"attack prefix[_ ]injection", text) and "attack no attack" in text
 
 
 def test_html_has_the_agreement_section_and_warnings(report: RunReport, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -153,7 +153,6 @@ def _comparisons(report: RunReport) -> str:
     several = table["attack"].nunique() > 1
     labelled = "label" in table and (table["label"] != "").any()
     header = [
-        *(["attack"] if several else []),
         "a",
         "b",
         *(["label"] if labelled else []),
@@ -163,9 +162,14 @@ def _comparisons(report: RunReport) -> str:
         _stack(["$p$", "(Holm)"], align="c"),
         _words("like for like"),
     ]
-    rows = []
+    rows: list[list[str]] = []
     notes: dict[str, str] = {}
+    attack = None
     for row in records(table):
+        if several and row["attack"] != attack:
+            # a heading row per attack instead of a column: the table stays portrait-wide
+            attack = row["attack"]
+            rows.append([f"\\emph{{attack: {latex_escape(attack_name(attack))}}}"])
         differs = str(row["differs"])
         if row["like_for_like"]:
             like = "yes"
@@ -174,7 +178,6 @@ def _comparisons(report: RunReport) -> str:
             like = "no" + mark
         rows.append(
             [
-                *([latex_escape(attack_name(row["attack"]))] if several else []),
                 _name(row["a"]),
                 _name(row["b"]),
                 *([latex_escape(row.get("label") or "")] if labelled else []),
@@ -185,7 +188,7 @@ def _comparisons(report: RunReport) -> str:
                 like,
             ]
         )
-    align = [*(["l"] if several else []), "l", "l", *(["l"] if labelled else []), "r", "r"]
+    align = ["l", "l", *(["l"] if labelled else []), "r", "r"]
     align += ["r", "r", "l"]
     legend = "; ".join(
         f"{mark} differ in {latex_escape(d.replace(',', ', '))}" for d, mark in notes.items()
@@ -195,7 +198,7 @@ def _comparisons(report: RunReport) -> str:
         "both configurations answered validly: one model under two deployments, or two models "
         "under one deployment (other pairs only when declared). Difference in percentage points "
         "with a 95\\% paired interval; McNemar's exact test, Holm-corrected over the "
-        f"{len(rows)} rows shown." + (f" Not like for like: {legend}." if legend else "")
+        f"{len(table)} rows shown." + (f" Not like for like: {legend}." if legend else "")
     )
     label = latex_label(report.run_name, "comparisons")
     return _long(align, header, rows, caption, label)
@@ -214,19 +217,31 @@ def _name(name: Any, at: str = "/") -> str:
     return _stack([latex_escape(head + sep), latex_escape(tail)], align="l")
 
 
-def _keys(row: dict[str, Any], several: bool) -> list[str]:
-    keys = [_name(row["configuration"])]
-    if several:
-        keys.append(latex_escape(attack_name(row["attack"])))
-    return keys
+def _by_attack(cells: pd.DataFrame, several: bool) -> list[dict[str, Any] | str]:
+    """The cells' rows, attack by attack with the attack's name before its rows when the run
+    has several: a heading row, not a column, keeps the tables within the page."""
+    if not several:
+        return list(records(cells))
+    out: list[dict[str, Any] | str] = []
+    for attack in dict.fromkeys(cells["attack"]):
+        out.append(f"\\emph{{attack: {latex_escape(attack_name(attack))}}}")
+        out += records(cells[cells["attack"] == attack])
+    return out
+
+
+def _grouped(
+    cells: pd.DataFrame, several: bool, cells_of: Callable[[dict[str, Any]], list[str]]
+) -> list[list[str]]:
+    return [
+        [entry] if isinstance(entry, str) else [_name(entry["configuration"]), *cells_of(entry)]
+        for entry in _by_attack(cells, several)
+    ]
 
 
 def _counts(report: RunReport, several: bool) -> str:
-    header = ["configuration", *(["attack"] if several else []), *map(_words, COUNTS)]
-    rows = [
-        [*_keys(row, several), *(str(int(row[c])) for c in COUNTS)] for row in records(report.cells)
-    ]
-    align = ["l", *(["l"] if several else []), *["r"] * len(COUNTS)]
+    header = ["configuration", *map(_words, COUNTS)]
+    rows = _grouped(report.cells, several, lambda row: [str(int(row[c])) for c in COUNTS])
+    align = ["l", *["r"] * len(COUNTS)]
     caption = (
         f"{latex_escape(report.run_name)}: attempts per configuration. Errors, no tool support, "
         "unparseable and ungraded attempts are outside every denominator; blocked attempts are "
@@ -242,23 +257,22 @@ def _rates(report: RunReport, several: bool) -> str:
     names = [r for r in RATES if cells[r].notna().any()]
     header = [
         "configuration",
-        *(["attack"] if several else []),
         *(_words(RATE_TITLES[r]) for r in names),
         "DP share",
         "$\\alpha$",
         "flag",
     ]
-    rows = [
-        [
-            *_keys(row, several),
+
+    def values(row: dict[str, Any]) -> list[str]:
+        return [
             *(_rate_cell(row, r) for r in names),
             latex_escape(percent(row["dp_share"]).removesuffix("%")),
             latex_escape(coefficient(row["alpha"])),
             _stack(latex_escape(f) for f in flags(row["flag"]).split(", ") if f),
         ]
-        for row in records(cells)
-    ]
-    align = ["l", *(["l"] if several else []), *["r"] * (len(names) + 2), "l"]
+
+    rows = _grouped(cells, several, values)
+    align = ["l", *["r"] * (len(names) + 2), "l"]
     omitted = [RATE_TITLES[r] for r in RATES if r not in names]
     caption = (
         f"{latex_escape(report.run_name)}: rates in \\% of valid attempts with 95\\% intervals "
@@ -403,18 +417,25 @@ def _tabular(align: Sequence[str], header: Sequence[str], rows: Sequence[Sequenc
         "\\toprule",
         " & ".join(header) + " \\\\",
         "\\midrule",
-        *_body(rows),
+        *_body(rows, len(align)),
         "\\bottomrule",
         "\\end{tabular}",
     ]
     return "\n".join(lines)
 
 
-def _body(rows: Sequence[Sequence[str]]) -> list[str]:
+def _body(rows: Sequence[Sequence[str]], columns: int) -> list[str]:
+    """The rows; a row of one cell is a heading across the table (e.g. an attack)."""
     # rows of two-line cells need air between them, or a row's interval touches the next
     stacked = any("\\begin{tabular}" in cell for row in rows for cell in row)
     gap = "\\addlinespace[3pt]" if stacked else ""
-    lines = [" & ".join(row) + " \\\\" + gap for row in rows]
+    lines = []
+    for index, row in enumerate(rows):
+        if len(row) == 1 and columns > 1:
+            space = "\\addlinespace " if index else ""
+            lines.append(f"{space}\\multicolumn{{{columns}}}{{@{{}}l}}{{{row[0]}}} \\\\")
+        else:
+            lines.append(" & ".join(row) + " \\\\" + gap)
     if lines and gap:
         lines[-1] = lines[-1].removesuffix(gap)
     return lines
@@ -464,7 +485,7 @@ def _long(
         "\\endhead",
         "\\bottomrule",
         "\\endlastfoot",
-        *_body(rows),
+        *_body(rows, len(align)),
         "\\end{longtable}",
         "}",
         *(["\\end{landscape}"] if landscape else []),
