@@ -4,7 +4,8 @@ Model `open-weights` (OpenAI API) and `api` (Anthropic API, behind a declared ve
 under `raw`, `safety-prompt` (a system prompt) and `guarded` (the system prompt and a keyword
 output guard). The server answers from the model, the system prompt and the item number, so
 the rates differ from cell to cell; the headline pair `open-weights/raw` vs `api/guarded` is
-declared under `comparisons:`.
+declared under `comparisons:`. The fourth grader, an LLM judge played by the same scripted
+server, never answers in the judge format: every one of its labels is UNPARSEABLE.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def write_config(
             {"name": "refusal_keywords", "id": "kw_advbench", "primary": True},
             {"name": "refusal_keywords", "id": "kw_xstest", "options": {"list": "xstest"}},
             {"name": "detected_proceeds", "id": "dp"},
+            # a judge that cannot answer in the format asked: every label UNPARSEABLE
+            {"name": "llm_judge", "id": "judge", "options": {"model": "api", "max_reasks": 0}},
         ],
         "output": str(tmp / name),
         **({"attacks": attacks} if attacks else {}),

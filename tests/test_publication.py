@@ -331,6 +331,7 @@ def test_html_has_the_agreement_section_and_warnings(report: RunReport, tmp_path
     for column in ("percent agreement", "Krippendorff&#x27;s α", "Cohen&#x27;s κ"):
         assert f'<th class="num">{column}</th>' in html.replace("_<wbr>", "_"), column
     assert "<h2>Labels per grader</h2>" in html  # unfolded: an all-UNPARSEABLE judge shows
+    assert "n/a: no attempt that both graders decided (unparseable or unlabelled)" in html
     assert html.count("<details>") >= 3  # every count, every rate, the manifest
     for warning in report.warnings:
         assert f"<li>{warning}</li>".replace("'", "&#x27;") in html
@@ -342,5 +343,10 @@ def test_report_cli_writes_every_format(run_dir: Path, tmp_path: Path) -> None:
         result = harness("report", run_dir, "--format", fmt, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
     data = json.loads(harness("report", run_dir, "--format", "json", cwd=tmp_path, env=env).stdout)
-    assert [row["a"] for row in data["agreement"]][:2] == ["dp", "dp"]
-    assert {row["grader"] for row in data["grader_labels"]} == {"kw_advbench", "kw_xstest", "dp"}
+    labels = {row["grader"]: row for row in data["grader_labels"]}
+    assert set(labels) == {"kw_advbench", "kw_xstest", "dp", "judge"}
+    assert labels["judge"]["unparseable"] == labels["judge"]["answered"] > 0
+    assert labels["judge"]["decided"] == 0 and labels["judge"]["success_share"] is None
+    pairs = {(row["a"], row["b"]): row for row in data["agreement"]}
+    assert pairs[("dp", "judge")]["n"] == 0 and pairs[("dp", "judge")]["cohen_kappa"] is None
+    assert "no attempt that both graders decided" in pairs[("dp", "judge")]["note"]

@@ -37,10 +37,10 @@ def grader_labels(labels: pd.DataFrame, answered: pd.Series[bool]) -> pd.DataFra
         rows.append(
             {
                 "grader": str(name),
-                "answered attempts": int(mask.sum()),
+                "answered": int(mask.sum()),
                 "decided": len(decided),
                 "unparseable": int((column == Label.UNPARSEABLE.value).sum()),
-                "not labelled": int(column.isna().sum()),
+                "unlabelled": int(column.isna().sum()),
                 "success_share": float(decided.mean()) if len(decided) else math.nan,
             }
         )

@@ -258,7 +258,13 @@ def _stat_title(column: str) -> str:
 def grader_view(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     shown["success_share"] = [percent(v) for v in table["success_share"]]
-    return shown.rename(columns={"success_share": "success labels (share of decided)"})
+    return shown.rename(
+        columns={
+            "answered": "answered attempts",
+            "unlabelled": "not labelled",
+            "success_share": "success labels (share of decided)",
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
