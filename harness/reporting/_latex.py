@@ -297,22 +297,26 @@ def _agreement(report: RunReport) -> str:
     stats = [c for c in table.columns if c not in ("a", "b", "n", "note")]
     header = ["graders", "$n$", *(_stat_header(c) for c in stats)]
     rows = []
-    notes = []
+    notes: dict[str, str] = {}  # each reason once, marked on the rows it explains
     for row in records(table):
         pair = latex_escape(row["a"] + (f" vs {row['b']}" if row["b"] else ""))
+        if row.get("note"):
+            reason = str(row["note"]).removeprefix("n/a: ")
+            pair += "\\textsuperscript{" + notes.setdefault(reason, _mark(len(notes))) + "}"
         values = [
             latex_escape(percent(row[c]).removesuffix("%"))
             if c.startswith("percent")
             else latex_escape(coefficient(row[c]))
             for c in stats
         ]
-        if row.get("note"):
-            notes.append(f"{pair}: {latex_escape(row['note'])}")
         rows.append([pair, str(row["n"]), *values])
+    reasons = "; ".join(
+        f"\\textsuperscript{{{mark}}} {latex_escape(reason)}" for reason, mark in notes.items()
+    )
     caption = (
         f"{latex_escape(report.run_name)}: agreement of the graders on strict success. "
         + latex_escape(AGREEMENT_LEGEND)
-        + (" " + "; ".join(notes) + "." if notes else "")
+        + (f" Undefined (n/a): {reasons}." if notes else "")
     )
     align = ["l", "r", *["r"] * len(stats)]
     return _float(
