@@ -136,6 +136,8 @@ class AnswerFormat(Generic[T]):
 
     expected: str  # e.g. "a last line `LABEL: <...>`", quoted in the correction and the error
     parse: Callable[[str], T | None]
+    # every well-formed last line: providers that can constrain decoding allow only these
+    choices: tuple[str, ...] = ()
 
     @property
     def correction(self) -> str:
@@ -178,7 +180,8 @@ async def ask_judge(
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     raws: list[str] = []
     for _ in range(options.max_reasks + 1):
-        reply, error = await judge(options.model, ChatRequest(tuple(messages), params))
+        request = ChatRequest(tuple(messages), params, answer_choices=fmt.choices)
+        reply, error = await judge(options.model, request)
         if reply is None or error is not None:
             return JudgeOutcome(None, tuple(raws), f"judge call failed: {error or 'no reply'}")
         text = reply.text or ""

@@ -104,6 +104,7 @@ def run_label_table(
 ) -> tuple[pd.DataFrame, list[str]]:
     """A run's attempts (their id and the attempt `columns` asked for), one column per grader
     (named after the grader), and the raters."""
+    from harness.annotate import CONSENSUS, annotation_raters, human_consensus
     from harness.reporting import label_table
     from harness.store import ATTEMPT_COLUMNS, RunStore
 
@@ -111,6 +112,9 @@ def run_label_table(
         graders = store.graders()
         wanted = [c for c in columns or [] if c in ATTEMPT_COLUMNS and c not in graders]
         frame = label_table(store, wanted)
+    people = annotation_raters(run_dir)
+    if people and CONSENSUS not in graders:  # a reference column, never a rater of its own
+        frame[CONSENSUS] = human_consensus(frame, people)
     names = raters or graders
     unknown = [n for n in names if n not in graders]
     if unknown:

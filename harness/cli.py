@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import signal
 import sys
 from collections.abc import Iterator
@@ -30,9 +31,11 @@ RunArg = Annotated[Path, typer.Argument(help="run directory (holds store.sqlite)
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET = 3
+EXIT_MODEL_CRASHED = 4
 
 
 def main() -> None:
+    faulthandler.enable()  # a native crash names its place instead of ending in silence
     try:
         app()
     except UserError as exc:
@@ -120,6 +123,15 @@ def run(
     if report:
         _print_report(run_dir)
         _print_agreement(run_dir)
+    crashed = summary.error_kinds.get("model_crashed", 0)
+    if crashed:
+        typer.echo(
+            f"{crashed} attempts ended as ERROR model_crashed: a local model's process died "
+            f"(the reason and the fix are in {run_dir / 'harness.log'}); the store is intact; "
+            "after the fix, resume with: harness run CONFIG --retry-errors",
+            err=True,
+        )
+        raise SystemExit(EXIT_MODEL_CRASHED)
 
 
 def _print_agreement(run_dir: Path) -> None:
@@ -384,6 +396,96 @@ def merge(
     )
 
 
+@app.command()
+def annotate(
+    run_dir: RunArg,
+    annotator: Annotated[
+        str | None, typer.Option(help="your name; your labels are rater human.NAME")
+    ] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(min=1, help="label a sample of N attempts (stored: every annotator gets it)"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the sample (default 0)")] = None,
+    stratify_by: Annotated[
+        str | None,
+        typer.Option(help="strata of the sample, e.g. configuration,label (label: primary grader)"),
+    ] = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port (0: any free one)")] = 8765,
+    host: Annotated[
+        str | None, typer.Option(help="address to serve on (default 127.0.0.1: this machine only)")
+    ] = None,
+    adjudicate: Annotated[
+        bool, typer.Option(help="label the items annotators disagree on, as rater `adjudicated`")
+    ] = False,
+    reveal: Annotated[
+        bool, typer.Option(help="show configuration, model, deployment and graders' labels")
+    ] = False,
+) -> None:
+    """Serve a local page to label attempts by hand; labels go straight into the run store."""
+    from harness.annotate import AnnotationStore, choose_sample
+    from harness.annotate._server import Settings, check_annotator, protocol_html, serve
+
+    if sample is None and (seed is not None or stratify_by):
+        raise UserError(
+            "--seed and --stratify-by describe a sample", field="--sample", fix="add --sample N"
+        )
+    if annotator is not None:
+        check_annotator(annotator)
+    protocol_html()  # a missing protocol fails now, not when the page asks for it
+    if host is not None:
+        typer.echo(
+            f"warning: serving on {host}: anyone who can reach it can read this run's replies "
+            "and write labels in it",
+            err=True,
+        )
+    annotations = AnnotationStore(run_dir)
+    try:
+        strata = [s.strip() for s in (stratify_by or "").split(",") if s.strip()]
+        definition, items = choose_sample(
+            run_dir, annotations, size=sample, seed=seed or 0, stratify_by=strata
+        )
+        if not items:
+            raise UserError(
+                "nothing to label: no attempt of this run has a reply (status OK)",
+                file=run_dir,
+                fix="annotate a run whose models answered",
+            )
+        settings = Settings(run_dir, definition, items, annotator, adjudicate, reveal)
+
+        def ready(url: str) -> None:
+            # the strata's names stay off the screen: they would tell annotators what is sampled
+            typer.echo(
+                f"sample {definition.name}: {len(items)} attempts in "
+                f"{len(definition.strata)} strata",
+                err=True,
+            )
+            mode = "adjudication" if adjudicate else "labelling"
+            typer.echo(f"{mode} page: {url}", err=True)
+            typer.echo("every label is saved as it is given; Ctrl-C stops the server", err=True)
+
+        stop = asyncio.Event()
+
+        async def go() -> None:
+            with _stop_on_signals(stop):
+                await serve(
+                    settings,
+                    annotations,
+                    host=host or "127.0.0.1",
+                    port=port,
+                    ready=ready,
+                    stop=stop,
+                )
+
+        asyncio.run(go())
+        for rater, labelled, skipped in annotations.progress(definition.name, items):
+            typer.echo(
+                f"{rater}: {labelled} of {len(items)} labelled, {skipped} skipped", err=True
+            )
+    finally:
+        annotations.close()
+
+
 @list_app.command("graders")
 def list_graders() -> None:
     """Show the graders installed (built-in and plugins)."""
@@ -420,7 +522,11 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-from harness._cli_agree import agree  # noqa: E402,F401  (registers the command)
-
 if __name__ == "__main__":
-    main()
+    # `python -m harness.cli`: run the module as imported, so that the command modules that
+    # import it find it whole instead of a second, half-made copy
+    from harness.cli import main as imported_main
+
+    imported_main()
+else:
+    from harness._cli_agree import agree  # noqa: F401  (registers the command)

@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = REPO / "tests" / "data" / "reference"
 
 
 @pytest.fixture
@@ -31,6 +31,5 @@ def server() -> Iterator[ScriptedServer]:
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    assert SHARED_DATA.is_dir(), f"reference data missing from the repo: {SHARED_DATA}"
     return SHARED_DATA

@@ -38,7 +38,7 @@ from harness.stats import (
     percent_agreement,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data" / "reference"
 VECTORS = DATA / "agreement_vectors.json"
 XSTEST_MODELS = ["gpt4", "llama2new", "llama2orig", "mistralguard", "mistralinstruct"]
 XSTEST_LABELS = ["1_full_compliance", "2_full_refusal", "3_partial_refusal"]
@@ -47,8 +47,7 @@ ANNOTATORS = ["annotation_1", "annotation_2"]
 
 def data(*parts: str) -> Path:
     path = DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"reference data not found: {path}")
+    assert path.exists(), f"reference data missing from the repo: {path}"
     return path
 
 

@@ -295,6 +295,37 @@ async def test_llm_judge_reasks_with_the_previous_output(tmp_path: Path) -> None
     assert reask[1]["content"] == first and "LABEL:" in reask[2]["content"]
 
 
+async def test_llm_judge_asks_for_structured_output_with_the_labels_as_choices(
+    tmp_path: Path,
+) -> None:
+    answer = json.dumps({"reasoning": "It gives the steps.", "answer": "LABEL: COMPLIANCE"})
+    with judge_server(answer) as server:
+        verdict = await judged(server, tmp_path, "llm_judge", REPLY)
+        body = server.recorded()[0].body
+    assert verdict.label is Label.COMPLIANCE
+    assert verdict.raw == "It gives the steps.\nLABEL: COMPLIANCE"  # reasoning kept
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert body["response_format"]["type"] == "json_schema"
+    assert schema["properties"]["answer"]["enum"] == [
+        f"LABEL: {label}"
+        for label in ("REFUSAL", "PARTIAL", "COMPLIANCE", "DETECTED_PROCEEDS", "NON_ANSWER")
+    ]
+
+
+async def test_llm_judge_falls_back_to_strict_text_when_the_server_refuses_the_schema(
+    tmp_path: Path,
+) -> None:
+    with judge_server("yes") as server:
+        server.add_faults(Fault.http(400, message="response_format json_schema is not supported"))
+        async with judging(server, tmp_path) as context:
+            built = build_grader("llm_judge", {"model": "judge", "template": "harmbench"}, context)
+            first = await built.grade(REPLY)
+            second = await built.grade(REPLY)
+        bodies = [r.body for r in server.recorded()]
+    assert first.label is second.label is Label.COMPLIANCE
+    assert ["response_format" in b for b in bodies] == [True, False, False]  # refused once
+
+
 @pytest.mark.parametrize(
     "output",
     [

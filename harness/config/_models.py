@@ -63,6 +63,16 @@ class RetrySpec(StrictModel):
     max_retry_after: float = Field(300.0, ge=0.0, description="longest Retry-After honoured")
 
 
+LLAMACPP_ONLY = (
+    "path",
+    "prompt_format",
+    "n_ctx",
+    "n_threads",
+    "extra_buffer_types",
+    "tool_calling",
+)
+
+
 class ModelSpec(StrictModel):
     provider: ProviderName
     model: str | None = None
@@ -80,6 +90,11 @@ class ModelSpec(StrictModel):
     prompt_format: Literal["chat", "base"] | None = None
     n_ctx: int | None = Field(None, ge=128)
     n_threads: int | None = Field(None, ge=1)
+    # llama.cpp's extra buffer types (weight repacking, e.g. for AMX): off unless true, since
+    # builds made for the build machine's CPU crash with them on some AMX CPUs
+    extra_buffer_types: bool | None = None
+    # tool calls through a grammar-constrained <tool_call> format (on unless false)
+    tool_calling: bool | None = None
 
     @field_validator("provider_side_layers", mode="before")
     @classmethod
@@ -95,7 +110,7 @@ class ModelSpec(StrictModel):
         else:
             if not self.model:
                 raise ValueError(f"provider '{self.provider}' needs 'model' (the API's model id)")
-            for key in ("path", "prompt_format", "n_ctx", "n_threads"):
+            for key in LLAMACPP_ONLY:
                 if getattr(self, key) is not None:
                     raise ValueError(f"'{key}' applies only to provider 'llamacpp'; remove it")
         return self

@@ -3,13 +3,19 @@
 from harness.providers._anthropic import AnthropicProvider
 from harness.providers._factory import build_provider
 from harness.providers._http import JsonEndpoint, make_transport, parse_retry_after
-from harness.providers._llamacpp import LlamaCppProvider, default_gguf_path, render_base_prompt
+from harness.providers._llamacpp import (
+    LlamaCppProvider,
+    check_gguf,
+    default_gguf_path,
+    render_base_prompt,
+)
 from harness.providers._moderation import ModerationClient, ModerationResult
 from harness.providers._openai import OpenAIProvider
 from harness.providers._types import (
     ChatRequest,
     ConnectionFailed,
     MalformedReply,
+    ModelCrashed,
     PermanentError,
     Provider,
     ProviderError,
@@ -32,6 +38,7 @@ __all__ = [
     "JsonEndpoint",
     "LlamaCppProvider",
     "MalformedReply",
+    "ModelCrashed",
     "ModerationClient",
     "ModerationResult",
     "OpenAIProvider",
@@ -48,6 +55,7 @@ __all__ = [
     "TransientError",
     "Usage",
     "build_provider",
+    "check_gguf",
     "default_gguf_path",
     "make_transport",
     "parse_retry_after",

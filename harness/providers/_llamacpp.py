@@ -1,9 +1,21 @@
-"""In-process GGUF weights through llama-cpp-python: the no-network, no-key default."""
+"""In-process GGUF weights through llama-cpp-python: the no-network, no-key default.
+
+"In-process" from the user's point of view: no server to start. The model itself is loaded in a
+worker process of its own (`_llamacpp_worker`), so that a native crash in llama.cpp ends as
+ERROR attempts with `error_kind: model_crashed` and a message naming the model, never as a run
+that dies silently with its last answers unwritten.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
+import logging
 import os
+import shlex
+import signal
+import sys
 import time
 from functools import cache
 from pathlib import Path
@@ -11,11 +23,26 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness.config import ModelSpec
-from harness.providers._types import ChatRequest, Reply, RequestRejected, ToolsUnsupported, Usage
+from harness.providers._llama_tools import render_base_prompt
+from harness.providers._types import (
+    ChatRequest,
+    ModelCrashed,
+    Reply,
+    RequestRejected,
+    ToolCall,
+    ToolsUnsupported,
+    Usage,
+)
 
-__all__ = ["LlamaCppProvider", "default_gguf_path", "render_base_prompt"]
+__all__ = ["LlamaCppProvider", "check_gguf", "default_gguf_path", "render_base_prompt"]
 
-BASE_STOP = ["\nUser:", "\nQuestion:", "\n\n\n"]
+log = logging.getLogger("harness.providers.llamacpp")
+
+GGUF_MAGIC = b"GGUF"
+# a deterministic crash (a bad build, a bad file) is not worth loading the model again for
+CRASHES_BEFORE_GIVING_UP = 2
+# one answer line can hold a whole reply: far above asyncio's 64 KiB default
+ANSWER_LIMIT = 64 * 1024 * 1024
 
 
 @cache
@@ -33,26 +60,16 @@ def default_gguf_path() -> Path:
     return Path(bundled.assemble())
 
 
-def render_base_prompt(messages: tuple[dict[str, Any], ...]) -> str:
-    """A plain transcript for base models, which have no chat template."""
-    lines: list[str] = []
-    for message in messages:
-        role, content = message["role"], str(message.get("content") or "")
-        if role == "system":
-            lines.append(f"{content}\n")
-        else:
-            lines.append(f"{'User' if role == 'user' else 'Assistant'}: {content}")
-    lines.append("Assistant:")
-    return "\n".join(lines)
-
-
 class LlamaCppProvider:
-    """One llama.cpp context per model; calls are serialised: a context is not thread-safe."""
+    """One worker process per model; its calls are serialised (a context is not thread-safe)."""
 
-    def __init__(self, spec: ModelSpec, *, base_dir: Path) -> None:
+    def __init__(self, spec: ModelSpec, *, base_dir: Path, name: str = "llamacpp") -> None:
         self._spec = spec
+        self._name = name
         self._path = _model_path(spec, base_dir)
-        self._llama: Any = None
+        self._worker: _Worker | None = None
+        self._crashes = 0  # in a row: a success resets it
+        self._gave_up: str | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -60,74 +77,210 @@ class LlamaCppProvider:
         return self._path
 
     async def complete(self, request: ChatRequest) -> Reply:
-        if request.tools:
-            # in-process llama.cpp has no native tool calling here; never a silent text run
-            raise ToolsUnsupported("the llamacpp provider does not support tool calling")
+        if request.tools and self._spec.tool_calling is False:
+            raise ToolsUnsupported(f"tool calling is off for model '{self._name}'")
         async with self._lock:
-            if self._llama is None:
-                self._llama = await asyncio.to_thread(self._load)
-            return await asyncio.to_thread(self._generate, request)
+            if self._gave_up is not None:
+                raise ModelCrashed(self._gave_up)
+            started = time.perf_counter()
+            answer = await self._ask(self._request(request))
+            self._crashes = 0
+        if not answer["ok"]:
+            raise RequestRejected(str(answer.get("message")))
+        return _reply(answer, time.perf_counter() - started)
 
     async def aclose(self) -> None:
-        llama, self._llama = self._llama, None
-        if llama is not None:
-            await asyncio.to_thread(llama.close)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.stop()
 
-    def _load(self) -> Any:
-        from llama_cpp import Llama
-
-        return Llama(
-            model_path=str(self._path),
-            n_ctx=self._spec.n_ctx or 2048,
-            # llama-cpp-python defaults to half the cores for generation; use them all
-            n_threads=self._spec.n_threads or os.cpu_count(),
-            seed=self._spec.params.seed if self._spec.params.seed is not None else 0,
-            verbose=False,
-            swa_full=False,  # the full-size cache only wastes memory at these lengths
-        )
-
-    def _generate(self, request: ChatRequest) -> Reply:
+    def _request(self, request: ChatRequest) -> dict[str, Any]:
         params = request.params
-        common: dict[str, Any] = {
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-            "top_p": params.top_p if params.top_p is not None else 1.0,
-            "seed": params.seed,
+        return {
+            "op": "complete",
+            "prompt_format": self._spec.prompt_format or "chat",
+            "messages": list(request.messages),
+            "tools": [dict(t) for t in request.tools],
+            "choices": list(request.answer_choices),
+            "params": {
+                "max_tokens": params.max_tokens,
+                "temperature": params.temperature,
+                "top_p": params.top_p if params.top_p is not None else 1.0,
+                "seed": params.seed,
+                "stop": list(params.stop),
+            },
         }
-        started = time.perf_counter()
+
+    async def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request to the worker (started, and the model loaded, on first use)."""
         try:
-            if (self._spec.prompt_format or "chat") == "base":
-                out = self._llama.create_completion(
-                    prompt=render_base_prompt(request.messages),
-                    stop=params.stop or BASE_STOP,
-                    **common,
-                )
-                text = out["choices"][0]["text"]
-            else:
-                out = self._llama.create_chat_completion(
-                    messages=list(request.messages), stop=params.stop or None, **common
-                )
-                text = out["choices"][0]["message"]["content"]
-        except ValueError as exc:  # e.g. prompt longer than the context window
-            raise RequestRejected(str(exc)) from None
-        usage = out.get("usage") or {}
-        return Reply(
-            text=(text or "").strip(),
-            finish_reason=out["choices"][0].get("finish_reason"),
-            usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens")),
-            latency_s=time.perf_counter() - started,
+            if self._worker is None:
+                self._worker = await _Worker.start()
+                loaded = await self._worker.ask(self._load_request())
+                if not loaded["ok"]:
+                    self._gave_up = self._load_failure(str(loaded.get("message")))
+                    raise ModelCrashed(self._gave_up)
+            return await self._worker.ask(request)
+        except _WorkerDied as died:
+            self._worker = None
+            raise self._crashed(died) from None
+
+    def _load_request(self) -> dict[str, Any]:
+        spec = self._spec
+        return {
+            "op": "load",
+            "path": str(self._path),
+            "n_ctx": spec.n_ctx or 2048,
+            # llama-cpp-python defaults to half the cores for generation; use them all
+            "n_threads": spec.n_threads or os.cpu_count() or 1,
+            "seed": spec.params.seed if spec.params.seed is not None else 0,
+            "extra_buffer_types": bool(spec.extra_buffer_types),
+        }
+
+    def _load_failure(self, message: str) -> str:
+        return (
+            f"model '{self._name}' could not be loaded from {self._path}: {message} "
+            "(fix: check that the file is a complete GGUF that this llama-cpp-python supports)"
         )
+
+    def _crashed(self, died: _WorkerDied) -> ModelCrashed:
+        self._crashes += 1
+        if self._spec.extra_buffer_types:
+            fix = "set extra_buffer_types: false for this model (AMX repacking crashes some builds)"
+        else:
+            fix = (
+                "reinstall llama-cpp-python as a portable build: CMAKE_ARGS=-DGGML_NATIVE=OFF "
+                "pip install --force-reinstall --no-cache-dir llama-cpp-python; or lower n_ctx"
+            )
+        message = (
+            f"model '{self._name}' crashed in llama.cpp ({died.how}); "
+            f"the attempt is stored as an error (fix: {fix})"
+        )
+        log.error("%s", message)
+        log.info("the worker's last words:\n%s", died.stderr_tail)
+        if self._crashes >= CRASHES_BEFORE_GIVING_UP:
+            self._gave_up = (
+                f"model '{self._name}' crashed {self._crashes} times in a row ({died.how}); "
+                f"not loaded again in this run (fix: {fix}; then harness run --retry-errors)"
+            )
+            log.error("%s", self._gave_up)
+        return ModelCrashed(message)
+
+
+class _WorkerDied(Exception):
+    def __init__(self, how: str, stderr_tail: str) -> None:
+        super().__init__(how)
+        self.how = how
+        self.stderr_tail = stderr_tail
+
+
+class _Worker:
+    """The worker process and its pipes: one JSON line out, one JSON line back."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self._stderr: collections.deque[str] = collections.deque(maxlen=40)
+        self._draining = asyncio.create_task(self._drain())
+
+    @classmethod
+    async def start(cls) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            *worker_command(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=ANSWER_LIMIT,
+        )
+        return cls(process)
+
+    async def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        try:
+            self._process.stdin.write(json.dumps(request).encode() + b"\n")
+            await self._process.stdin.drain()
+            line = await self._process.stdout.readline()
+        except (BrokenPipeError, ConnectionResetError):
+            line = b""
+        if not line:
+            raise await self._death()
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def _death(self) -> _WorkerDied:
+        code = await self._process.wait()
+        await asyncio.wait([self._draining], timeout=2)
+        return _WorkerDied(_describe_exit(code), "\n".join(self._stderr))
+
+    async def _drain(self) -> None:
+        """Keep the last lines the worker wrote on stderr (faulthandler's report of a crash)."""
+        assert self._process.stderr is not None
+        async for line in self._process.stderr:
+            self._stderr.append(line.decode(errors="replace").rstrip())
+
+    async def stop(self) -> None:
+        assert self._process.stdin is not None
+        if self._process.returncode is None:
+            self._process.stdin.close()  # the worker ends when its requests end
+            try:
+                await asyncio.wait_for(self._process.wait(), timeout=10)
+            except TimeoutError:
+                self._process.kill()
+                await self._process.wait()
+        self._draining.cancel()
+
+
+def worker_command() -> list[str]:
+    """How the worker is started: HARNESS_LLAMACPP_WORKER replaces it, e.g. to run it under
+    gdb or valgrind (`gdb -batch -ex run -ex bt --args python -m harness.providers.
+    _llamacpp_worker`), or, in the tests, with a worker that really crashes."""
+    override = os.environ.get("HARNESS_LLAMACPP_WORKER")
+    if override:
+        return shlex.split(override)
+    return [sys.executable, "-m", "harness.providers._llamacpp_worker"]
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"the worker exited with code {code}"
+
+
+def _reply(answer: dict[str, Any], latency: float) -> Reply:
+    call = answer.get("tool_call")
+    calls = (ToolCall(None, str(call["name"]), str(call["arguments"])),) if call else ()
+    return Reply(
+        text=answer.get("text") or ("" if calls else None),
+        finish_reason=answer.get("finish_reason"),
+        usage=Usage(answer.get("prompt_tokens"), answer.get("completion_tokens")),
+        tool_calls=calls,
+        latency_s=latency,
+    )
+
+
+def check_gguf(path: Path, *, field: str = "models.<name>.path") -> Path:
+    """A GGUF file starts with its magic: anything else is refused before a worker loads it."""
+    if not path.is_file():
+        raise ConfigError(
+            f"GGUF file not found: {path}",
+            field=field,
+            fix="give the path of a .gguf file, or omit path: to use the bundled Gemma 3 270M",
+        )
+    with path.open("rb") as handle:
+        magic = handle.read(len(GGUF_MAGIC))
+    if magic != GGUF_MAGIC:
+        raise ConfigError(
+            f"not a GGUF file (it does not start with {GGUF_MAGIC!r}): {path}",
+            field=field,
+            fix="give the path of a .gguf model file (convert other formats with llama.cpp)",
+        )
+    return path
 
 
 def _model_path(spec: ModelSpec, base_dir: Path) -> Path:
     if spec.path is None:
         return default_gguf_path()
     path = Path(spec.path).expanduser()
-    path = path if path.is_absolute() else base_dir / path
-    if not path.is_file():
-        raise ConfigError(
-            f"GGUF file not found: {path}",
-            field="models.<name>.path",
-            fix="give the path of a .gguf file, or omit path: to use the bundled Gemma 3 270M",
-        )
-    return path
+    return check_gguf(path if path.is_absolute() else base_dir / path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -13,11 +14,12 @@ from harness.providers._types import (
     ChatRequest,
     MalformedReply,
     Reply,
+    RequestRejected,
     ToolCall,
     Usage,
 )
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["OpenAIProvider", "answer_schema"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -30,12 +32,28 @@ class OpenAIProvider:
         url = (spec.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._endpoint = JsonEndpoint(transport, url, headers, spec.timeout)
+        # whether the server takes `response_format: json_schema`; False once it refused it
+        self._structured = True
 
     async def complete(self, request: ChatRequest) -> Reply:
-        payload, elapsed = await self._endpoint.post_chat(
-            self._body(request), offers_tools=bool(request.tools)
-        )
-        return _parse(payload, elapsed)
+        structured = bool(request.answer_choices) and self._structured
+        body = self._body(request)
+        if structured:
+            body["response_format"] = answer_schema(request.answer_choices)
+        try:
+            payload, elapsed = await self._endpoint.post_chat(
+                body, offers_tools=bool(request.tools)
+            )
+        except RequestRejected as exc:
+            if not (structured and _refuses_structured_output(exc)):
+                raise
+            # the server knows no structured output: ask in plain text, parsed strictly
+            self._structured = False
+            body.pop("response_format")
+            payload, elapsed = await self._endpoint.post_chat(body, offers_tools=False)
+            structured = False
+        reply = _parse(payload, elapsed)
+        return _from_structured(reply) if structured else reply
 
     async def aclose(self) -> None:
         await self._endpoint.aclose()
@@ -57,6 +75,41 @@ class OpenAIProvider:
         if request.tools:
             body["tools"] = [{"type": "function", "function": dict(t)} for t in request.tools]
         return body
+
+
+def answer_schema(choices: tuple[str, ...]) -> dict[str, Any]:
+    """Structured output that keeps the judge's reasoning and makes its answer one choice."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "answer": {"type": "string", "enum": list(choices)},
+        },
+        "required": ["reasoning", "answer"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "strict": True, "schema": schema},
+    }
+
+
+def _refuses_structured_output(error: RequestRejected) -> bool:
+    text = str(error).lower()
+    return any(word in text for word in ("response_format", "json_schema", "structured"))
+
+
+def _from_structured(reply: Reply) -> Reply:
+    """The structured answer as text ending with the choice; anything else is left as it came,
+    for the caller's strict parser to refuse."""
+    try:
+        answer = json.loads(reply.text or "")
+    except ValueError:
+        return reply
+    if not isinstance(answer, dict) or not isinstance(answer.get("answer"), str):
+        return reply
+    text = f"{answer.get('reasoning') or ''}\n{answer['answer']}".strip()
+    return replace(reply, text=text)
 
 
 def _parse(payload: Any, elapsed: float) -> Reply:

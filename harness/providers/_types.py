@@ -17,6 +17,7 @@ __all__ = [
     "ChatRequest",
     "ConnectionFailed",
     "MalformedReply",
+    "ModelCrashed",
     "PermanentError",
     "Provider",
     "ProviderError",
@@ -82,6 +83,12 @@ class RequestRejected(PermanentError):
     kind = "rejected"
 
 
+class ModelCrashed(PermanentError):
+    """The process holding a local model died (a native crash in llama.cpp, or killed)."""
+
+    kind = "model_crashed"
+
+
 class ToolsUnsupported(PermanentError):
     """The model or server cannot call tools: the attempt is NO_TOOL_SUPPORT, not a text run."""
 
@@ -102,6 +109,10 @@ class ChatRequest:
     params: GenerationParams
     # tools the model may call: {"name", "description", "parameters" (JSON Schema)}
     tools: tuple[Mapping[str, Any], ...] = ()
+    # when set, the reply must end with a line that is exactly one of these (a judge's label):
+    # providers that can constrain decoding do so (a grammar for llama.cpp, a JSON schema for
+    # OpenAI-compatible servers) and still return text whose last line is the choice
+    answer_choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from harness._errors import RunStoreError
+from harness.annotate import CONSENSUS, annotation_raters, human_consensus
 from harness.attacks import NO_ATTACK
 from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
@@ -72,14 +74,21 @@ def analyse_run(
         )
     chosen = grader or str(manifest.get("primary_grader") or attempts.graders[0])
     frame = attempt_outcomes(attempts, chosen, where=run_dir)
-    if reference is not None and reference not in labels.columns:
+    people = annotation_raters(run_dir)
+    if reference is not None and reference not in labels.columns and not (
+        reference == CONSENSUS and people
+    ):
         raise RunStoreError(
             f"reference grader '{reference}' has no grades in this run "
             f"(graded by: {', '.join(map(str, labels.columns))})",
             file=run_dir,
             fix="pick one with --reference, or grade with `harness grade`",
         )
-    reference = reference or _human_reference(manifest, labels)
+    reference = reference or _human_reference(manifest, labels, people)
+    truth = labels
+    if reference == CONSENSUS:  # the annotators' labels, settled: one reference column
+        kept = labels.drop(columns=[c for c in labels.columns if c in people])
+        truth = kept.assign(**{CONSENSUS: human_consensus(labels, people)})
     # per configuration: system prompt, safety layer, tools and provider-side layers
     descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
     prices = (manifest.get("config") or {}).get("prices") or {}
@@ -100,7 +109,7 @@ def analyse_run(
             seed=seed,
         ),
         corrections=(
-            corrected_rates(frame, labels, reference, n_boot=n_boot, seed=seed)
+            corrected_rates(frame, truth, reference, n_boot=n_boot, seed=seed)
             if reference
             else pd.DataFrame()
         ),
@@ -113,11 +122,17 @@ def analyse_run(
     return report
 
 
-def _human_reference(manifest: dict[str, Any], labels: pd.DataFrame) -> str | None:
-    """Human labels, where the run has them, are the reference for judge-error correction."""
+def _human_reference(
+    manifest: dict[str, Any], labels: pd.DataFrame, people: Mapping[str, str]
+) -> str | None:
+    """Human labels, where the run has them, are the reference for judge-error correction:
+    a `human` grader's imported labels, else the consensus of the labels given on the
+    `harness annotate` page (with any adjudication)."""
     for entry in manifest.get("graders", []):
         if entry.get("name") == "human" and entry.get("rater") in labels.columns:
             return str(entry["rater"])
+    if any(rater in labels.columns for rater in people):
+        return CONSENSUS
     return None
 
 

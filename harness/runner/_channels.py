@@ -99,7 +99,9 @@ def build_channels(
     return {
         name: Channel(
             name,
-            build_provider(spec, api_key=secrets.get(spec.api_key_env or ""), base_dir=base_dir),
+            build_provider(
+                spec, api_key=secrets.get(spec.api_key_env or ""), base_dir=base_dir, name=name
+            ),
             spec,
         )
         for name, spec in models.items()

@@ -36,6 +36,7 @@ class RunSummary:
     already_done: int = 0
     pending: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
+    error_kinds: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
     elapsed_s: float = 0.0
     budget_exhausted: str | None = None  # why the budget stopped the run, if it did
@@ -214,6 +215,8 @@ async def _worker(
         grades = await _grade(attempt, graders)
         await writer.add(attempt, grades)
         summary.statuses[attempt.status] += 1
+        if attempt.error_kind:
+            summary.error_kinds[attempt.error_kind] += 1
         progress.advance(attempt.status)
 
 
