@@ -131,8 +131,7 @@ class LlamaCppProvider:
             "op": "load",
             "path": str(self._path),
             "n_ctx": spec.n_ctx or 2048,
-            # llama-cpp-python defaults to half the cores for generation; use them all
-            "n_threads": spec.n_threads or os.cpu_count() or 1,
+            "n_threads": spec.n_threads or default_threads(),
             "seed": spec.params.seed if spec.params.seed is not None else 0,
             "extra_buffer_types": bool(spec.extra_buffer_types),
         }
@@ -227,6 +226,13 @@ class _Worker:
                 self._process.kill()
                 await self._process.wait()
         self._draining.cancel()
+
+
+def default_threads() -> int:
+    """All cores but one: llama.cpp's threads spin while they wait for each other, so a thread
+    that shares its core with the harness (or anything else) slows every token, by 10x and more
+    on a busy 2-core machine, while one thread fewer costs little."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def worker_command() -> list[str]:

@@ -32,7 +32,7 @@ from harness.providers._llama_tools import (
 
 BASE_STOP = ["\nUser:", "\nAssistant:", "\nQuestion:", "\n\n\n"]
 # a tool call is not prose: cut at max_tokens, nearly every call would end as malformed JSON
-TOOL_CALL_TOKENS = 256
+TOOL_CALL_TOKENS = 128
 
 
 class _ProseCut:
