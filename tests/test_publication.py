@@ -9,6 +9,7 @@ saying what to install.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -210,6 +211,24 @@ def test_latex_compiles_and_every_table_fits_its_page(report: RunReport, tmp_pat
     assert "headline" in text
     for name in ("open-weights/", "safety-prompt", "api/"):
         assert name in text
+
+
+def test_a_wider_rates_table_turns_to_landscape(report: RunReport, tmp_path: Path) -> None:
+    """Action ASR and two flags in every row (as the demo has them): too wide for a portrait
+    page, so the rates table is set on landscape pages, and nothing runs into the margin."""
+    cells = report.cells.assign(
+        flag="low_agreement,small_n", action_asr=0.5, action_asr_lo=0.2, action_asr_hi=0.8
+    )
+    wide = dataclasses.replace(report, cells=cells)
+
+    def rates_table(text: str) -> str:
+        return next(part for part in text.split("\n\n") if "tab:pub-demo-rates" in part)
+
+    assert not rates_table(render(report, "latex")).startswith("\\begin{landscape}")
+    latex = render(wide, "latex")
+    assert rates_table(latex).startswith("\\begin{landscape}")
+    _, log = _compile(latex, tmp_path / "wide")
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
 
 
 def test_latex_escapes_whatever_a_name_holds(tmp_path: Path) -> None:

@@ -44,7 +44,8 @@ _SPECIAL = {
     "%": r"\%",
     "$": r"\$",
     "#": r"\#",
-    "_": r"\_",
+    # a caption may break a long name after an underscore rather than run into the margin
+    "_": r"\_\allowbreak{}",
     "{": r"\{",
     "}": r"\}",
     "~": r"\textasciitilde{}",
@@ -249,7 +250,7 @@ def _counts(report: RunReport, several: bool) -> str:
         f"{latex_escape(report.grader)} on harmful items."
     )
     label = latex_label(report.run_name, "counts")
-    return _long(align, header, rows, caption, label, landscape=True)
+    return _long(align, header, rows, caption, label)
 
 
 def _rates(report: RunReport, several: bool) -> str:
@@ -268,7 +269,7 @@ def _rates(report: RunReport, several: bool) -> str:
             *(_rate_cell(row, r) for r in names),
             latex_escape(percent(row["dp_share"]).removesuffix("%")),
             latex_escape(coefficient(row["alpha"])),
-            _stack(latex_escape(f) for f in flags(row["flag"]).split(", ") if f),
+            _stack((latex_escape(f) for f in flags(row["flag"]).split(", ") if f), align="l"),
         ]
 
     rows = _grouped(cells, several, values)
@@ -323,6 +324,7 @@ def _agreement(report: RunReport) -> str:
         _tabular(align, header, rows),
         caption,
         latex_label(report.run_name, "agreement"),
+        size="\\footnotesize",  # two grader names per row
     )
 
 
@@ -428,6 +430,30 @@ def _tabular(align: Sequence[str], header: Sequence[str], rows: Sequence[Sequenc
     return "\n".join(lines)
 
 
+# article's text width: 345pt (letter, 10pt); the estimate is checked by the Overfull test
+_PORTRAIT_PT = 345.0
+_CHAR_PT = 3.8  # an average character of \footnotesize Computer Modern (digits 4pt)
+_COLUMN_PT = 8.0  # \tabcolsep on both sides
+_MARKUP = re.compile(
+    r"\\begin\{tabular\}\[t\]\{@\{\}[lrc]@\{\}\}|\\end\{tabular\}|\\textsuperscript\{[^}]*\}"
+    r"|\\[a-z]+\{\}|\\(?=[_%$&#{}])|\\[a-z]+|[${}]"
+)
+
+
+def _estimated_width(rows: Sequence[Sequence[str]]) -> float:
+    """The table's width in points, from the longest line of text in each column (a cell's
+    stacked lines apart); heading rows across the table do not count."""
+    widths: dict[int, int] = {}
+    for row in rows:
+        if len(row) == 1:
+            continue
+        for index, cell in enumerate(row):
+            lines = [_MARKUP.sub("", line) for line in cell.split("\\\\")]
+            longest = max((len(line.strip()) for line in lines), default=0)
+            widths[index] = max(widths.get(index, 0), longest)
+    return sum(n * _CHAR_PT + _COLUMN_PT for n in widths.values())
+
+
 def _body(rows: Sequence[Sequence[str]], columns: int) -> list[str]:
     """The rows; a row of one cell is a heading across the table (e.g. an attack)."""
     # rows of two-line cells need air between them, or a row's interval touches the next
@@ -445,12 +471,12 @@ def _body(rows: Sequence[Sequence[str]], columns: int) -> list[str]:
     return lines
 
 
-def _float(body: str, caption: str, label: str) -> str:
+def _float(body: str, caption: str, label: str, size: str = "\\small") -> str:
     return "\n".join(
         [
             "\\begin{table}[htbp]",
             "\\centering",
-            "\\small",
+            size,
             f"\\caption{{{caption}}}",
             f"\\label{{{label}}}",
             body,
@@ -465,11 +491,10 @@ def _long(
     rows: Sequence[Sequence[str]],
     caption: str,
     label: str,
-    *,
-    landscape: bool = False,
 ) -> str:
-    """A longtable: breaks across pages when a run has many configurations; `landscape`
-    turns its pages (pdflscape: the PDF viewer shows them upright)."""
+    """A longtable: breaks across pages when a run has many configurations. One too wide for
+    a portrait page is set on landscape pages (pdflscape: the PDF viewer shows them upright)."""
+    landscape = _estimated_width([header, *rows]) > _PORTRAIT_PT
     head = " & ".join(header) + " \\\\"
     columns = len(align)
     lines = [
