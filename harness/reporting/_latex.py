@@ -432,7 +432,7 @@ def _tabular(align: Sequence[str], header: Sequence[str], rows: Sequence[Sequenc
 
 # article's text width: 345pt (letter, 10pt); the estimate is checked by the Overfull test
 _PORTRAIT_PT = 345.0
-_CHAR_PT = 3.8  # an average character of \footnotesize Computer Modern (digits 4pt)
+_CHAR_PT = 3.5  # an average character of \footnotesize Computer Modern (digits 4pt)
 _COLUMN_PT = 8.0  # \tabcolsep on both sides
 _MARKUP = re.compile(
     r"\\begin\{tabular\}\[t\]\{@\{\}[lrc]@\{\}\}|\\end\{tabular\}|\\textsuperscript\{[^}]*\}"
