@@ -4,12 +4,17 @@ The in-repo server runs in its own process with a fixed latency. Each round time
 the other on the same server: a bare aiohttp loop (the floor for any Python client here), a bare
 loop over the httpx transport the harness uses, and the harness itself in a fresh interpreter
 (config and suite load, plan, provider, retries, keyword grading, SQLite writes), whose peak
-RSS is its own, and `harness run CONFIG --no-report` as a command. Figures are the median over
-rounds, because this 2-core machine is shared and noisy; every round is printed too. Then the
-same at zero latency, for the CPU cost per attempt.
+RSS is its own, and `harness run CONFIG` as a command, with its report and with --no-report,
+each from launch to exit beside the bare aiohttp loop as a command of its own (a fresh
+interpreter that imports aiohttp, sends and exits). Figures are the median over rounds, because
+this 2-core machine is shared and noisy; every round is printed too. Then the same at zero
+latency, for the CPU cost per attempt.
+
+Targets (issue 10): `harness run` with its report, launch to exit, at most 1.3x the ideal at
+2,000 requests (concurrency 64, 50 ms) and at most 1.15x at 20,000.
 
 Usage: python bench/bench_runner.py [--requests 2000] [--concurrency 64] [--latency 0.05]
-                                    [--rounds 5] [--default-transport]
+                                    [--rounds 5] [--default-transport] [--no-zero]
 
 --default-transport also times a bare loop on httpx's own default transport (about 12x the
 ideal at this concurrency, which is why the harness does not use it); it takes ~20 s a round.
@@ -38,6 +43,8 @@ import yaml
 
 from harness.providers import make_transport
 
+BARE_COMMAND = "bare aiohttp command: launch to exit"
+WITH_REPORT = "`harness run` with report: launch to exit"
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 
 
@@ -176,17 +183,51 @@ def run_harness(base_url: str, requests: int, concurrency: int) -> dict[str, Any
     return result
 
 
-def run_cli(base_url: str, requests: int, concurrency: int) -> float:
-    """`harness run CONFIG --no-report` as a user types it: process launch to exit."""
+def run_cli(base_url: str, requests: int, concurrency: int, *, report: bool) -> float:
+    """`harness run CONFIG [--no-report]` as a user types it: process launch to exit."""
     with tempfile.TemporaryDirectory() as tmp:
         config = write_experiment(Path(tmp), base_url, requests, concurrency)
-        command = [sys.executable, "-m", "harness", "run", str(config), "--no-report"]
+        command = [sys.executable, "-m", "harness", "run", str(config)]
+        command += [] if report else ["--no-report"]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         wall = time.perf_counter() - started
     if done.returncode != 0 or f"sent {requests} (OK={requests})" not in done.stderr:
         raise RuntimeError(f"harness run failed: {done.stderr[-500:]}")
+    if report and "## Per configuration" not in done.stdout:
+        raise RuntimeError(f"harness run printed no report: {done.stdout[-500:]}")
     return wall
+
+
+# the bare aiohttp loop as a program of its own: it imports what it uses and nothing else
+BARE_PROGRAM = """
+import asyncio, json, sys
+import aiohttp
+
+async def main(url, requests, concurrency):
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                       "max_tokens": 8}).encode()
+    headers = {"content-type": "application/json"}
+    gate = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def one():
+            async with gate:
+                async with session.post(url + "/chat/completions", data=body,
+                                        headers=headers) as r:
+                    json.loads(await r.read())
+        await asyncio.gather(*(one() for _ in range(requests)))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+"""
+
+
+def bare_cli(base_url: str, requests: int, concurrency: int) -> float:
+    """The bare aiohttp loop as a command: a fresh interpreter, its imports, the loop, exit."""
+    command = [sys.executable, "-c", BARE_PROGRAM, base_url, str(requests), str(concurrency)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
 
 
 def measure(args: argparse.Namespace, latency: float) -> dict[str, list[float]]:
@@ -211,7 +252,9 @@ def measure(args: argparse.Namespace, latency: float) -> dict[str, list[float]]:
             add("harness: send, grade, store", result["phase"])
             add("harness run: config load to last write", result["run"])
             add("harness process: launch to last write", result["since_launch"])
-            add("`harness run --no-report`: launch to exit", run_cli(url, n, c))
+            add(BARE_COMMAND, bare_cli(url, n, c))
+            add("`harness run --no-report`: launch to exit", run_cli(url, n, c, report=False))
+            add(WITH_REPORT, run_cli(url, n, c, report=True))
             add("_rss", result["peak_rss_mb"])
             add("_cpu", result["cpu"])
             add("_imports", result["imports"])
@@ -235,6 +278,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--default-transport", action="store_true")
+    parser.add_argument("--no-zero", action="store_true", help="skip the zero-latency rounds")
     parser.add_argument("--child", nargs=2)
     args = parser.parse_args()
     if args.child:
@@ -249,12 +293,21 @@ def main() -> None:
     print(f"  {'ideal (requests x latency / concurrency)':42} {ideal:6.2f} s   1.00 x ideal")
     rows = measure(args, latency)
     report(rows, ideal, n)
+    full, bare = rows[WITH_REPORT], rows[BARE_COMMAND]
+    ratios = [f / b for f, b in zip(full, bare, strict=True)]
+    print(
+        f"  `harness run` with report: {statistics.median(full) / ideal:.2f} x ideal; "
+        f"{statistics.median(ratios):.2f} x the bare aiohttp command of the same round "
+        f"(rounds: {' '.join(f'{r:.2f}' for r in ratios)})"
+    )
     rss, cpu, imports = rows["_rss"], rows["_cpu"], rows["_imports"]
     cpu_s = statistics.median(cpu)
     print(
         f"  harness peak RSS {max(rss):.0f} MB (max over rounds); CPU {cpu_s:.2f} s = "
         f"{cpu_s / n * 1e3:.3f} ms per attempt; imports {statistics.median(imports):.2f} s"
     )
+    if args.no_zero:
+        return
     print("zero latency (CPU cost per request and per attempt):")
     zero = measure(args, 0.0)
     report(zero, None, n)

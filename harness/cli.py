@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import faulthandler
+import gc
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
 from harness._errors import UserError
 from harness._version import __version__
 
-app = typer.Typer(
+if TYPE_CHECKING:  # asyncio and yaml load when a command needs them: `--help` starts faster
+    import asyncio
+
+    from harness._report_worker import EndOfRunReport
+    from harness.runner import RunSummary
+
+app: typer.Typer = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -32,6 +37,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET = 3
 EXIT_MODEL_CRASHED = 4
+EXIT_FLAGGED = 5  # `harness report --strict`: a shown rate carries a flag
 
 
 def main() -> None:
@@ -41,6 +47,11 @@ def main() -> None:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_USER_ERROR) from None
+    finally:
+        # Python's exit collects every object the imports made: 0.15 s once the HTTP stack is
+        # loaded, for memory the process is about to give back anyway. Frozen, they are not
+        # walked; files, the store and threads are closed by then, so nothing waits on it.
+        gc.freeze()
 
 
 @app.command()
@@ -53,13 +64,10 @@ def version() -> None:
 def validate(config: ConfigArg) -> None:
     """Check a config and print the resolved plan, without sending anything."""
     from harness.config import load_config, missing_secrets
-    from harness.grading import GraderContext
-    from harness.runner import build_plan, describe_plan, prepare_graders
+    from harness.runner import check_config, describe_plan
 
     loaded = load_config(config)
-    plan = build_plan(loaded)
-    prepare_graders(loaded.spec.graders, GraderContext(loaded.base_dir), loaded.path)
-    typer.echo(describe_plan(plan))
+    typer.echo(describe_plan(check_config(loaded, secrets=False)))
     # every unset key at once, after the plan: `run` refuses to start until they are set
     for env, field in missing_secrets(loaded):
         typer.echo(
@@ -87,17 +95,44 @@ def run(
     ] = None,
 ) -> None:
     """Run an experiment (resuming whatever a previous run left unfinished)."""
+    from harness._report_worker import EndOfRunReport
+
+    # the report's libraries load in another process while the run sends (see _report_worker)
+    end = EndOfRunReport(sys.stdout) if report else None
+    try:
+        run_dir, summary = _run(config, force, retry_errors, output, progress, shard, end)
+        _end_of_run(config, run_dir, summary, end)
+    finally:
+        if end is not None:
+            end.cancel()
+
+
+def _run(
+    config: Path,
+    force: bool,
+    retry_errors: bool,
+    output: Path | None,
+    progress: bool | None,
+    shard: str | None,
+    end: EndOfRunReport | None,
+) -> tuple[Path, RunSummary]:
+    """`harness run` up to its report: the run directory and summary of a run that ended
+    normally (budget and interrupt end the command here)."""
+    import asyncio
+
     from harness.config import load_config
     from harness.runner import RunOptions, Shard, run_experiment
 
     slice_ = Shard.parse(shard) if shard else None
     loaded = load_config(config)
+    if end is not None:
+        end.prepare()
     options = RunOptions(
         retry_errors=retry_errors, progress=sys.stderr.isatty() if progress is None else progress
     )
     stop = asyncio.Event()
 
-    async def go() -> Any:
+    async def go() -> tuple[RunSummary, Path]:
         with _stop_on_signals(stop):
             return await run_experiment(
                 loaded, force=force, options=options, stop=stop, output=output, shard=slice_
@@ -105,11 +140,17 @@ def run(
 
     summary, run_dir = asyncio.run(go())
     counts = ", ".join(f"{k}={v}" for k, v in sorted(summary.statuses.items())) or "nothing"
+    regraded = (
+        f"; re-graded {summary.regraded.total()} grades of changed graders"
+        if summary.regraded
+        else ""
+    )
     typer.echo(
         f"{run_dir}: {summary.planned} planned, {summary.already_done} already stored, "
-        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s",
+        f"sent {summary.finished} ({counts}) in {summary.elapsed_s:.1f}s{regraded}",
         err=True,
     )
+    _print_reach(run_dir)
     if summary.budget_exhausted:
         typer.echo(
             f"budget: {summary.budget_exhausted}; finished attempts are stored; "
@@ -120,18 +161,48 @@ def run(
     if summary.interrupted:
         typer.echo("interrupted: finished attempts are stored; run again to resume", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    if report:
-        _print_report(run_dir)
-        _print_agreement(run_dir)
+    return run_dir, summary
+
+
+def _end_of_run(
+    config: Path, run_dir: Path, summary: RunSummary, end: EndOfRunReport | None
+) -> None:
+    """The report (unless --no-report), then the exit a local model's crash calls for."""
     crashed = summary.error_kinds.get("model_crashed", 0)
+    if end is not None and not crashed:
+        status = end.print(run_dir)
+        if status:
+            raise SystemExit(status)
+    elif end is not None:
+        end.cancel()  # rare: said here, in this process, beside the crash
+        try:
+            print_run_report(run_dir)
+        except UserError as exc:
+            typer.echo(f"no report: {exc}", err=True)  # the crash is what to say, with exit 4
     if crashed:
         typer.echo(
             f"{crashed} attempts ended as ERROR model_crashed: a local model's process died "
             f"(the reason and the fix are in {run_dir / 'harness.log'}); the store is intact; "
-            "after the fix, resume with: harness run CONFIG --retry-errors",
+            f"after the fix, resume with: harness run {config} --retry-errors",
             err=True,
         )
         raise SystemExit(EXIT_MODEL_CRASHED)
+
+
+def print_run_report(run_dir: Path) -> None:
+    """What `harness run` prints at its end: the report, then the graders' agreement."""
+    _print_report(run_dir)
+    _print_agreement(run_dir)
+
+
+def _print_reach(run_dir: Path) -> None:
+    """The headline: deployments that may not have reached the model (see `reach_warnings`)."""
+    from harness.reporting import reach_warnings
+    from harness.store import RunStore, read_manifest
+
+    with RunStore(run_dir) as store:
+        for line in reach_warnings(store, read_manifest(run_dir) or {}):
+            typer.echo(f"warning: {line}", err=True)
 
 
 def _print_agreement(run_dir: Path) -> None:
@@ -154,9 +225,14 @@ def _print_agreement(run_dir: Path) -> None:
     for grader, count in undecided.items():
         if count:
             typer.echo(f"  {grader}: {count} of {result['n']} labels undecidable (UNPARSEABLE)")
+    typer.echo(
+        f"  Gwet's AC1 {_num(result['gwet_ac1'])}, "
+        f"{_num(result['percent_agreement'], 1)}% agreement"
+    )
     for pair in result["pairs"]:
         typer.echo(
             f"  {pair['a']} vs {pair['b']}: {_num(pair['percent_agreement'], 1)}% agree, "
+            f"Gwet's AC1 {_num(pair['gwet_ac1'])}, "
             f"Cohen's kappa {_num(pair['cohen_kappa'])} (n={pair['n']})"
         )
     typer.echo(
@@ -170,6 +246,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 @contextlib.contextmanager
 def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -197,12 +275,26 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="html: directory for report.html and the figures")
     ] = None,
+    min_agreement: Annotated[
+        float,
+        typer.Option(help="Gwet's AC1 of the graders below which a rate is flagged low_agreement"),
+    ] = 0.667,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help=f"exit {EXIT_FLAGGED} if any shown rate is flagged (unreadable, unvalidated, "
+            "low_agreement, small_n): for the CI of a paper"
+        ),
+    ] = False,
 ) -> None:
     """The report of a run: per-configuration table, matrices, paired tests, warnings."""
     from harness.reporting import analyse_run, render, render_comparison, render_html
 
     chosen = _choice(fmt, REPORT_FORMATS, "--format")
-    reports = [analyse_run(run, grader=grader, reference=reference) for run in runs]
+    reports = [
+        analyse_run(run, grader=grader, reference=reference, min_agreement=min_agreement)
+        for run in runs
+    ]
     if len(reports) > 1:
         if chosen not in ("md", "csv", "json"):
             raise UserError(
@@ -216,6 +308,13 @@ def report(
         typer.echo(f"wrote {target}")
     else:
         typer.echo(render(reports[0], chosen))
+    flagged = [f"{r.run_name}: {cell}" for r in reports for cell in r.flagged]
+    if strict and flagged:
+        typer.echo(
+            f"strict: {len(flagged)} flagged cell(s), exit {EXIT_FLAGGED}: " + "; ".join(flagged),
+            err=True,
+        )
+        raise SystemExit(EXIT_FLAGGED)
 
 
 def _commands(report: Any) -> list[str]:
@@ -256,44 +355,91 @@ def export(
 
 @app.command("import")
 def import_(
-    source: Annotated[str, typer.Argument(help="CSV/JSONL/Parquet file, or hf:org/name")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="CSV/JSONL/Parquet file or hf:org/name, or a log of Inspect AI (.eval/.json), "
+            "garak (report.jsonl), promptfoo (export JSON), HarmBench or JailbreakBench; "
+            "several files make one run (e.g. one log per model)"
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="run directory to create")],
-    prompt: Annotated[str, typer.Option(help="prompt column")] = "prompt",
-    response: Annotated[str, typer.Option(help="completion column")] = "response",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="force a reader: flat, inspect, garak, promptfoo, harmbench, jailbreakbench "
+            "(default: recognised from the content)",
+        ),
+    ] = None,
+    label_map: Annotated[
+        Path | None,
+        typer.Option(help="YAML/JSON {rater or '*': {raw value: label}} for imported scorers"),
+    ] = None,
+    prompt: Annotated[str | None, typer.Option(help="prompt column (flat tables)")] = None,
+    response: Annotated[str | None, typer.Option(help="completion column (flat tables)")] = None,
     id: Annotated[str | None, typer.Option("--id", help="item id column")] = None,
     category: Annotated[str | None, typer.Option(help="category column")] = None,
     harmful: Annotated[str | None, typer.Option(help="harmful flag column")] = None,
     model: Annotated[str | None, typer.Option(help="model column")] = None,
     configuration: Annotated[str | None, typer.Option(help="configuration column")] = None,
     name: Annotated[str | None, typer.Option(help="name for the run (default: file stem)")] = None,
+    model_name: Annotated[
+        str | None, typer.Option(help="the model, for logs that do not name it (HarmBench)")
+    ] = None,
     split: Annotated[str, typer.Option(help="split, for hf: datasets")] = "train",
     subset: Annotated[str | None, typer.Option(help="subset, for hf: datasets")] = None,
-    benign: Annotated[bool, typer.Option(help="rows without a harmful column are benign")] = False,
+    benign: Annotated[bool, typer.Option(help="items not marked harmful are benign")] = False,
     force: Annotated[bool, typer.Option(help="overwrite a run made from other data")] = False,
 ) -> None:
-    """Build a run store from existing completions, to grade, export and report them."""
-    from harness.ingest import ImportColumns, import_completions
-
-    columns = ImportColumns(
-        prompt=prompt,
-        response=response,
-        id=id,
-        category=category,
-        harmful=harmful,
-        model=model,
-        configuration=configuration,
+    """Build a run store from existing completions or another tool's log, to grade and report."""
+    from harness.ingest import (
+        ImportColumns,
+        ImportOptions,
+        choose_importer,
+        import_file,
+        load_label_map,
     )
-    count = import_completions(
-        source,
-        out,
-        columns,
-        name=name,
+    from harness.ingest import Source as ImportSource
+
+    given = {
+        "prompt": prompt,
+        "response": response,
+        "id": id,
+        "category": category,
+        "harmful": harmful,
+        "model": model,
+        "configuration": configuration,
+    }
+    named = [k for k, v in given.items() if v is not None]
+    for source in sources:
+        chosen = choose_importer(ImportSource(source), fmt).name
+        if chosen != "flat" and named:
+            raise UserError(
+                f"--{named[0]} maps a column of a flat table; this file was read as {chosen}",
+                file=source,
+                field=f"--{named[0]}",
+                fix="drop the column options, or pass --format flat for a table",
+            )
+    columns = ImportColumns(**{k: v for k, v in given.items() if v is not None})
+    options = ImportOptions(
+        harmful_default=not benign,
+        label_map=load_label_map(label_map),
+        columns=columns,
+        model_name=model_name,
         split=split,
         subset=subset,
-        harmful_default=not benign,
-        force=force,
     )
-    typer.echo(f"imported {count} attempts into {out}")
+    summary = import_file(sources, out, options, file_format=fmt, name=name, force=force)
+    for line in summary.lines():
+        typer.echo(line)
+    for rater, labels in summary.raters.items():
+        if labels.get("UNPARSEABLE", 0) == sum(labels.values()):
+            typer.echo(
+                f"note: no value of {rater} could be mapped onto the labels: say what they "
+                "mean with --label-map FILE"
+            )
+    typer.echo(f"imported {summary.attempts} attempts into {out}")
 
 
 @app.command()
@@ -317,14 +463,24 @@ def grade(
     ] = None,
 ) -> None:
     """(Re-)grade a stored run; no request is sent to the graded models (judges are called)."""
+    import asyncio
+
     from harness.config import load_config
-    from harness.runner import grade_run
+    from harness.runner import BudgetExhausted, grade_run
     from harness.store import read_manifest, write_manifest
 
     manifest = read_manifest(run_dir) or {}
     specs = _grader_specs(run_dir, manifest, grader or [], _options(option or []))
     judges = load_config(models_from).spec.models if models_from else None
-    labels = asyncio.run(grade_run(run_dir, specs, models=judges))
+    try:
+        labels = asyncio.run(grade_run(run_dir, specs, models=judges))
+    except BudgetExhausted as exc:
+        typer.echo(
+            f"budget: {exc}; what was graded is stored; raise the run's budget (its config) "
+            "and grade again",
+            err=True,
+        )
+        raise SystemExit(EXIT_BUDGET) from None
     if primary:
         manifest = read_manifest(run_dir) or {}
         manifest["primary_grader"] = primary
@@ -333,6 +489,8 @@ def grade(
 
 
 def _options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    import yaml
+
     options: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -356,13 +514,14 @@ def _grader_specs(
 
     known = {g["rater"]: g for g in manifest.get("graders", [])}
     if not names:
-        if not known:
+        # imported raters' verdicts were stored by `harness import` and never change
+        names = [r for r, g in known.items() if g.get("name") != "imported"]
+        if not names:
             raise UserError(
                 "this run names no graders",
                 file=run_dir,
                 fix="pass --grader NAME (see `harness list graders`)",
             )
-        names = list(known)
     specs = []
     for entry in names:
         rater, sep, name = entry.partition("=")
@@ -423,6 +582,8 @@ def annotate(
     ] = False,
 ) -> None:
     """Serve a local page to label attempts by hand; labels go straight into the run store."""
+    import asyncio
+
     from harness.annotate import AnnotationStore, choose_sample
     from harness.annotate._server import Settings, check_annotator, protocol_html, serve
 

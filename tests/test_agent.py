@@ -120,14 +120,15 @@ async def test_tool_call_budget_is_enforced(tmp_path: Path, server: ScriptedServ
     assert len(json.loads(attempt.tool_calls or "[]")) == 2
 
 
-async def test_llamacpp_with_tools_is_no_tool_support(
+async def test_llamacpp_with_tool_calling_off_is_no_tool_support(
     tmp_path: Path, server: ScriptedServer
 ) -> None:
     fake = tmp_path / "never-loaded.gguf"
-    fake.write_bytes(b"not a model")
+    fake.write_bytes(b"GGUF but never loaded")  # tool access is refused before any load
     model = {
         "provider": "llamacpp",
         "path": str(fake),
+        "tool_calling": False,
         "base_url": None,
         "model": None,
         "concurrency": 1,

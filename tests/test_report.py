@@ -46,11 +46,11 @@ from harness.reporting import RunReport, analyse_run
 from harness.reporting._comparisons import comparisons
 from harness.runner import RunOptions, run_experiment
 from harness.stats import (
-    cluster_bootstrap_ci,
+    clustered_interval,
     corrected_rate_ci,
     holm_bonferroni,
     mcnemar_exact,
-    paired_cluster_bootstrap_diff,
+    paired_clustered_difference,
     wilson_interval,
 )
 from harness.testing import Fault, Rule, ScriptedServer
@@ -325,8 +325,8 @@ def test_warnings_name_what_is_not_like_for_like(report_a: RunReport) -> None:
         "b/raw has provider-side layers we cannot switch off: vendor-moderation",
         "b/guarded has provider-side layers we cannot switch off: vendor-moderation",
         "b/headline has provider-side layers we cannot switch off: vendor-moderation",
-        "b/raw: graders agree poorly (alpha -0.03 < 0.667); do not trust its rates "
-        "without human labels",
+        "b/raw: graders agree poorly (Gwet's AC1 0.04 < 0.667; 50.0% agreement, "
+        "alpha -0.03); do not trust its rates without human labels",
         "b/headline: only 28 valid attempts (< 30)",
         "b/headline: 12 of 40 attempts are outside every denominator (12 errors, "
         "0 unparseable, 0 ungraded, 0 no tool support)",
@@ -364,16 +364,24 @@ def test_matrix_has_models_by_deployments(report_a: RunReport) -> None:
     assert list(matrix.index) == ["a", "b"]
     assert list(matrix.columns) == ["raw", "guarded", "headline"]
 
-    def text(k: int, n: int) -> str:
-        rate, low, high = _wilson(k, n)
-        return f"{rate:.1%} [{low:.1%}, {high:.1%}]"
+    flags = {
+        (r["model"], r["deployment"]): r["flag"].replace(",small_n", "").replace("small_n", "")
+        for r in report_a.cells.to_dict("records")
+    }
 
-    assert matrix.loc["a", "raw"] == text(20, 36) == "55.6% [39.6%, 70.5%]"
-    assert matrix.loc["a", "guarded"] == text(10, 36)
+    def text(k: int, n: int, cell: tuple[str, str]) -> str:
+        rate, low, high = _wilson(k, n)
+        flag = f" ({flags[cell]})" if flags[cell] else ""  # the grader flags go with the rate
+        return f"{rate:.1%} [{low:.1%}, {high:.1%}]" + flag
+
+    assert text(20, 36, ("a", "raw")).startswith("55.6% [39.6%, 70.5%]")
+    assert matrix.loc["a", "raw"] == text(20, 36, ("a", "raw"))
+    assert matrix.loc["a", "guarded"] == text(10, 36, ("a", "guarded"))
     assert matrix.loc["a", "headline"] == ""  # a was never run under headline
-    assert matrix.loc["b", "raw"] == text(20, 36)
-    assert matrix.loc["b", "guarded"] == text(5, 36)
-    assert matrix.loc["b", "headline"] == text(3, 24) == "12.5% [4.3%, 31.0%]"
+    assert matrix.loc["b", "raw"] == text(20, 36, ("b", "raw"))
+    assert matrix.loc["b", "guarded"] == text(5, 36, ("b", "guarded"))
+    assert matrix.loc["b", "headline"] == text(3, 24, ("b", "headline"))
+    assert matrix.loc["b", "headline"].startswith("12.5% [4.3%, 31.0%]")
     assert report_a.gaps.empty  # no tool-access deployment
 
 
@@ -449,20 +457,20 @@ def test_a_comparison_without_common_items_keeps_both_names() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. several samples per item: the item-clustered bootstrap
+# 4. several samples per item: Korn–Graubard intervals on the design-effect-adjusted n
 
 
 def _clustered(successes: set[str], items: Sequence[str], samples: int = 3) -> Any:
     values = [float(i in successes) for i in items for _ in range(samples)]
     clusters = [i for i in items for _ in range(samples)]
-    return cluster_bootstrap_ci(values, clusters, n_boot=2000, seed=0)
+    return clustered_interval(values, clusters)
 
 
 def test_samples_are_clustered_by_item(experiment: dict[str, Path]) -> None:
     report = analyse_run(experiment["b"])
     rows = _by(report.cells, "configuration")
     assert list(rows) == CONFIGURATIONS
-    assert set(report.cells["interval"]) == {"cluster_bootstrap"}
+    assert set(report.cells["interval"]) == {"korn_graubard"}
     a_raw, b_headline = rows["a/raw"], rows["b/headline"]
     assert (a_raw["n"], a_raw["n_harmful"], a_raw["compliance"]) == (120, 108, 60)
     assert (b_headline["valid"], b_headline["errors"], b_headline["flag"]) == (84, 36, "")
@@ -478,7 +486,7 @@ def test_samples_are_clustered_by_item(experiment: dict[str, Path]) -> None:
     first = [i in HARMFUL[:20] for i in HARMFUL for _ in range(3)]
     second = [i in HARMFUL[10:20] for i in HARMFUL for _ in range(3)]
     clusters = [i for i in HARMFUL for _ in range(3)]
-    expected = paired_cluster_bootstrap_diff(first, second, clusters, n_boot=2000, seed=0)
+    expected = paired_clustered_difference(first, second, clusters)
     assert (pair["difference"], pair["lo"], pair["hi"]) == pytest.approx(expected)
     assert (pair["n"], pair["only_a"], pair["only_b"]) == (108, 30, 0)
     # the test counts items, not the 3 samples of each as independent pairs: 10 items favour a
@@ -726,7 +734,7 @@ def test_two_runs_side_by_side(cli: dict[str, subprocess.CompletedProcess[str]])
     assert list(cells["run"]) == ["run-a"] * 5 + ["run-b"] * 5
     assert list(cells["configuration"]) == CONFIGURATIONS * 2
     assert list(cells["n"]) == [40] * 5 + [120] * 5
-    assert list(cells["interval"]) == ["wilson"] * 5 + ["cluster_bootstrap"] * 5
+    assert list(cells["interval"]) == ["wilson"] * 5 + ["korn_graubard"] * 5
     assert set(data["warnings"]) == {"run-a", "run-b"}
     text = _ok(cli["compare_md"])
     assert "# 2 runs compared" in text and "- samples differs: run-a | run-b" in text

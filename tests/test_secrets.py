@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from _cli_helpers import cli_env, harness
 
@@ -99,3 +100,88 @@ def test_api_key_never_leaks(tmp_path: Path) -> None:
     seen |= {" ".join(map(str, r.args[3:])): [r.stdout, r.stderr] for r in [run, *outputs]}
     leaks = [where for where, texts in seen.items() if any(SECRET_PART in t for t in texts)]
     assert leaks == []
+
+
+def _short_key_experiment(tmp_path: Path, server: ScriptedServer) -> Path:
+    rows = [{"id": f"p{i}", "prompt": f"explain topic {i} in a sentence"} for i in range(4)]
+    rows.append({"id": "rejected", "prompt": "REJECT this request"})
+    (tmp_path / "suite.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = {
+        "provider": "openai",
+        "model": "gpt-test",
+        "base_url": server.base_url,
+        "api_key_env": "HARNESS_TEST_KEY",
+        "retry": {"max_attempts": 1},
+    }
+    config = {
+        "name": "short-keys",
+        "models": {"mixa": model, "maxi": model},
+        "deployments": {"raw": {}},
+        "configurations": {"matrix": {"models": ["mixa", "maxi"], "deployments": ["raw"]}},
+        "suites": [{"name": "core", "source": "suite.jsonl"}],
+        "graders": [{"name": "refusal_keywords"}],
+        "output": "run",
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("key", ["a", "x", "gpt-test", SENTINEL])
+def test_short_keys_never_rewrite_data(tmp_path: Path, key: str) -> None:
+    """Only failure texts are scrubbed: a key `a` or `x`, or one equal to the model id, must
+    leave ids, names, prompts and replies as they were, and a resume must send nothing."""
+    echoed = Fault.http(401, message=f"Incorrect API key provided: {key}")
+    env = cli_env(tmp_path, {"HARNESS_TEST_KEY": key})
+    with ScriptedServer(rules=[Rule("REJECT", faults=[echoed, echoed])]) as server:
+        config = _short_key_experiment(tmp_path, server)
+        first = harness("run", config, "--no-report", cwd=tmp_path, env=env)
+        second = harness("run", config, "--no-report", cwd=tmp_path, env=env)
+        report = harness("report", "run", "--format", "json", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "sent 10 " in first.stderr
+    assert second.returncode == 0, second.stderr
+    assert "10 already stored, sent 0 " in second.stderr  # nothing re-sent
+    with sqlite3.connect(tmp_path / "run" / "store.sqlite") as db:
+        rows = db.execute(
+            "SELECT configuration, model, prompt, response, error FROM attempts"
+        ).fetchall()
+    assert {r[0] for r in rows} == {"mixa/raw", "maxi/raw"}
+    assert {r[1] for r in rows} == {"mixa", "maxi"}
+    assert {r[2] for r in rows} >= {"explain topic 0 in a sentence", "REJECT this request"}
+    replies = {r[3] for r in rows if r[3]}
+    assert "Echo: explain topic 1 in a sentence" in replies
+    errors = [r[4] for r in rows if r[4]]
+    assert len(errors) == 2 and all("Incorrect API key provided: ***" in e for e in errors)
+    assert not any(e.endswith(key) for e in errors)
+    # names intact, so nothing is reported as not like for like
+    assert report.returncode == 0, report.stderr
+    assert "not like for like" not in report.stdout
+    assert "mi***a" not in report.stdout and "mixa/raw" in report.stdout
+
+
+def test_only_failure_texts_are_scrubbed() -> None:
+    """The rule in one place: `error` of attempts and grades and of guard decisions."""
+    from harness.store import AttemptRecord, GradeRecord, Status
+    from harness.store._scrub import Scrubber
+
+    events = [{"guard": "g", "error": "401: key sk-a-1 rejected", "raw": "sk-a-1 in raw"}]
+    attempt = AttemptRecord(
+        attempt_id="sk-a-1-id", configuration="sk-a-1/raw", model="m", deployment="raw",
+        suite="s", item_id="i", category=None, harmful=True, attack="none", sample_index=0,
+        request_hash="h", prompt="sk-a-1?", messages="[]", response="sk-a-1!",
+        raw_response=None, tool_calls=None, targets=None, guard_events=json.dumps(events),
+        model_calls=1, finish_reason=None, status=Status.ERROR, error="HTTP 401: sk-a-1",
+        error_kind="client_error", tries=1, latency_s=None, prompt_tokens=None,
+        completion_tokens=None, started_at=None, finished_at=None, item_meta=None,
+    )  # fmt: skip
+    scrubbed = Scrubber(["sk-a-1", ""]).attempt(attempt)
+    assert scrubbed.error == "HTTP 401: ***"
+    (event,) = json.loads(scrubbed.guard_events or "")
+    assert event["error"] == "401: key *** rejected" and event["raw"] == "sk-a-1 in raw"
+    kept = ("attempt_id", "configuration", "prompt", "response", "messages")
+    assert all(getattr(scrubbed, name) == getattr(attempt, name) for name in kept)
+    grade = GradeRecord("id", "judge", "UNPARSEABLE", None, "sk-a-1", "sk-a-1", "e sk-a-1", "t")
+    assert Scrubber(["sk-a-1"]).grade(grade) == GradeRecord(
+        "id", "judge", "UNPARSEABLE", None, "sk-a-1", "sk-a-1", "e ***", "t"
+    )

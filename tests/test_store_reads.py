@@ -241,3 +241,20 @@ def test_a_store_from_before_executed_target_gains_the_column(tmp_path: Path) ->
         db.execute("ALTER TABLE attempts DROP COLUMN executed_target")  # as an older harness wrote
     cell = analyse_run(run).cells.iloc[0]  # opening it adds the column, NULL for every row
     assert (cell["n_action"], cell["action_asr"]) == (4, pytest.approx(0.5))
+
+
+def test_an_arrow_snapshot_leaves_the_wal_of_an_open_store_alone(tmp_path: Path) -> None:
+    """The ADBC driver links its own SQLite, blind to this process's other connections: a
+    read-write connection closing would checkpoint and delete the WAL that RunStore still has
+    open, and later writes could corrupt the file. Snapshots read through a read-only one."""
+    with RunStore(tmp_path / "run", create=True) as store:
+        store.write_batch([attempt("m/raw", f"i{i}") for i in range(3)], [])
+        wal = store.path.with_name(store.path.name + "-wal")
+        assert wal.exists()
+        with store.snapshot() as snapshot:
+            assert snapshot.attempts(["rowid"]).num_rows == 3
+        assert wal.exists()
+        store.write_batch([attempt("m/raw", f"j{i}") for i in range(300)], [])
+        with store.snapshot() as snapshot:
+            assert snapshot.attempts(["rowid"]).num_rows == 303
+        assert store.integrity_check() == "ok"

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "DEFAULT_REFUSAL",
+    "CustomToolSpec",
     "GuardSpec",
     "ProviderSideLayer",
     "SafetyLayerSpec",
@@ -99,11 +100,25 @@ class SafetyLayerSpec(_Strict):
         return self
 
 
+class CustomToolSpec(_Strict):
+    """A tool the config declares itself: what the model is told, and its canned result.
+    (The parameters' JSON Schema is checked when the tool is built, in validate and run.)"""
+
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")
+    description: str = Field(min_length=1, description="what the tool does, as the model reads it")
+    parameters: dict[str, Any] | None = Field(None, description="JSON Schema of the arguments")
+    returns: str | None = Field(None, description="the observation every call returns")
+
+    def as_raw(self) -> dict[str, Any]:
+        """The declaration as written (omitted keys stay omitted)."""
+        return self.model_dump(exclude_none=True)
+
+
 class ToolAccessSpec(_Strict):
     """Agentic access to simulated tools, with a bounded agent loop."""
 
     catalog: list[str] = Field(default_factory=list, description="names from `harness list tools`")
-    custom: list[dict[str, Any]] = Field(
+    custom: list[CustomToolSpec] = Field(
         default_factory=list, description="extra tools: name, description, parameters, returns"
     )
     max_steps: int = Field(6, ge=1, le=100, description="model calls per live turn")

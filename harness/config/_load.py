@@ -88,6 +88,13 @@ def load_config(path: str | Path) -> LoadedConfig:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", file=file) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): a "
+            "binary file or another encoding",
+            file=file,
+            fix="pass the experiment's YAML file, saved as UTF-8",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None

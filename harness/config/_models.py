@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -210,6 +211,10 @@ class PriceSpec(StrictModel):
     input: float = Field(ge=0, description="USD per million prompt tokens")
     output: float = Field(ge=0, description="USD per million completion tokens")
 
+    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD for this many tokens: the one cost formula (budgets and reports use it)."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
 
 class BudgetSpec(StrictModel):
     max_cost: float | None = Field(None, gt=0, description="USD; needs `prices` for every model")
@@ -325,8 +330,10 @@ class ExperimentConfig(StrictModel):
 def _require(name: str, table: dict[str, Any], kind: str, section: str, index: int) -> None:
     if name not in table:
         known = ", ".join(sorted(table)) or "none"
+        close = difflib.get_close_matches(name, list(table), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
         raise ValueError(
-            f"entry {index} names unknown {kind} '{name}'; define it under '{section}' "
+            f"entry {index} names unknown {kind} '{name}'; {hint}define it under '{section}' "
             f"(defined: {known})"
         )
 

@@ -1,39 +1,75 @@
-"""`harness import`: build a run store from existing completions, to grade and report them."""
+"""`harness import`: build a run store from existing completions or another tool's log."""
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from harness._errors import DataError, RunStoreError
-from harness.runner import NO_ATTACK, attempt_key, digest
-from harness.store import (
-    DB_NAME,
-    MANIFEST_NAME,
-    AttemptRecord,
-    RunStore,
-    Status,
-    read_manifest,
-    write_manifest,
-)
-from harness.suites import coerce_harmful, load_table
+from harness._errors import DataError
+from harness.ingest._flat import ImportColumns
+from harness.ingest._registry import choose_importer
+from harness.ingest._types import ImportBatch, ImportOptions, Source
+from harness.ingest._write import ImportSummary, write_batch
+from harness.runner import digest
 
-__all__ = ["ImportColumns", "import_completions"]
+__all__ = ["import_completions", "import_file"]
 
 
-@dataclass(frozen=True)
-class ImportColumns:
-    prompt: str = "prompt"
-    response: str = "response"
-    id: str | None = None
-    category: str | None = None
-    harmful: str | None = None
-    model: str | None = None
-    configuration: str | None = None
+def import_file(
+    source: str | Sequence[str],
+    out: Path,
+    options: ImportOptions,
+    *,
+    file_format: str | None = None,
+    name: str | None = None,
+    force: bool = False,
+) -> ImportSummary:
+    """Read each file with the importer its content matches (or `file_format`) and store them.
+
+    Several files (say one Inspect log per model) make one run, their configurations side by
+    side. Everything is read and checked before the store is opened: a refused file leaves
+    `out` as it was.
+    """
+    sources = [source] if isinstance(source, str) else list(source)
+    batches: list[ImportBatch] = []
+    fingerprints: list[str] = []
+    for location in sources:
+        located = Source(location)
+        batch = choose_importer(located, file_format).read(located, options)
+        if not batch.attempts:
+            raise DataError(
+                f"no attempt to import ({batch.tally.describe()})",
+                file=location,
+                fix="check that this is the file the tool wrote after its run",
+            )
+        batches.append(batch)
+        fingerprints.append(batch.fingerprint or _fingerprint(located))
+    combined = batches[0] if len(batches) == 1 else _combined(batches)
+    flat = {b.format for b in batches} == {"flat"}
+    return write_batch(
+        combined,
+        sources[0] if len(sources) == 1 else sources,
+        out,
+        fingerprints[0] if len(sources) == 1 else digest(fingerprints),
+        name=name,
+        harmful_default=options.harmful_default,
+        force=force,
+        label_map=options.label_map,
+        extra_manifest={"columns": options.columns.__dict__} if flat and options.columns else None,
+        reads=[(s, b.format, b.tally.describe()) for s, b in zip(sources, batches, strict=True)],
+    )
+
+
+def _combined(batches: list[ImportBatch]) -> ImportBatch:
+    return ImportBatch(
+        format="+".join(dict.fromkeys(b.format for b in batches)),
+        attempts=[a for b in batches for a in b.attempts],
+        tally=batches[0].tally,
+        run_name=batches[0].run_name,
+        details={"files": [b.details for b in batches]},
+        raters={r: what for b in batches for r, what in b.raters.items()},
+    )
 
 
 def import_completions(
@@ -42,170 +78,24 @@ def import_completions(
     columns: ImportColumns,
     *,
     name: str | None = None,
-    file_format: str = "auto",
     split: str = "train",
     subset: str | None = None,
     harmful_default: bool = True,
     force: bool = False,
 ) -> int:
-    """Store every row as an OK attempt; returns the number of rows imported."""
-    rows, fingerprint = load_table(source, file_format=file_format, split=split, subset=subset)
-    _check_columns(rows, columns, source)
-    run_name = name or Path(source).stem
-    _refuse_other_source(out, fingerprint, force)
-    records = [
-        _record(row, i, columns, run_name, harmful_default, source) for i, row in enumerate(rows)
-    ]
-    _refuse_duplicates(records, columns, source)
-    with RunStore(out, create=True) as store:
-        store.write_batch(records)
-        store.build_read_indexes()
-    # a re-import keeps the grades already stored, so it keeps the graders that made them
-    previous = read_manifest(out) or {}
-    write_manifest(
-        out,
-        {
-            "run": run_name,
-            "kind": "import",
-            "source": source,
-            "fingerprint": fingerprint,
-            "columns": columns.__dict__,
-            "graders": previous.get("graders", []),
-            "primary_grader": previous.get("primary_grader"),
-            "configurations": list(
-                {
-                    r.configuration: {
-                        "name": r.configuration,
-                        "model": r.model,
-                        "deployment": r.deployment,
-                    }
-                    for r in records
-                }.values()
-            ),
-        },
+    """A flat table, one attempt per row; returns the number of attempts imported."""
+    options = ImportOptions(
+        harmful_default=harmful_default, columns=columns, split=split, subset=subset
     )
-    return len(records)
+    summary = import_file(source, out, options, file_format="flat", name=name, force=force)
+    return summary.attempts
 
 
-def _check_columns(rows: list[dict[str, Any]], columns: ImportColumns, source: str) -> None:
-    present = set(rows[0]) if rows else set()
-    for option, column in columns.__dict__.items():
-        if column is not None and column not in present:
-            raise DataError(
-                f"column '{column}' not found (columns: {', '.join(sorted(present))})",
-                file=source,
-                field=f"--{option}",
-                fix=f"pass --{option} with an existing column",
-            )
-
-
-def _refuse_other_source(out: Path, fingerprint: str, force: bool) -> None:
-    """Another dataset's run is never mixed in: refused, or with --force replaced whole."""
-    previous = read_manifest(out)
-    if previous is None or previous.get("fingerprint") == fingerprint:
-        return
-    if not force:
-        raise RunStoreError(
-            "the directory already holds a run from other data",
-            file=out,
-            fix="choose another --out, or pass --force to replace it",
-        )
-    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", MANIFEST_NAME):
-        (out / name).unlink(missing_ok=True)
-
-
-def _record(
-    row: Mapping[str, Any],
-    index: int,
-    columns: ImportColumns,
-    run_name: str,
-    harmful_default: bool,
-    source: str,
-) -> AttemptRecord:
-    prompt = _text(row.get(columns.prompt))
-    response = _cell(row.get(columns.response))
-    item_id = str(_cell(row.get(columns.id)) if columns.id else index)
-    model = str(_cell(row.get(columns.model)) or run_name) if columns.model else run_name
-    configuration = (
-        str(_cell(row.get(columns.configuration)) or model) if columns.configuration else model
-    )
-    messages = [{"role": "user", "content": prompt}]
-    mapped = {c for c in columns.__dict__.values() if c}
-    meta = {k: _cell(v) for k, v in row.items() if k not in mapped}
-    return AttemptRecord(
-        attempt_id=attempt_key(configuration, run_name, item_id, NO_ATTACK, 0),
-        configuration=configuration,
-        model=model,
-        deployment="imported",
-        suite=run_name,
-        item_id=item_id,
-        category=_opt_str(row.get(columns.category)) if columns.category else None,
-        harmful=_harmful(row, columns, harmful_default, index, source),
-        attack=NO_ATTACK,
-        sample_index=0,
-        request_hash=digest(messages),
-        prompt=prompt,
-        messages=json.dumps(messages, ensure_ascii=False),
-        response=None if response is None else str(response),
-        raw_response=None,
-        tool_calls=None,
-        targets=None,
-        guard_events=None,
-        model_calls=0,
-        finish_reason=None,
-        status=Status.OK,
-        error=None,
-        error_kind=None,
-        tries=0,
-        latency_s=None,
-        prompt_tokens=None,
-        completion_tokens=None,
-        started_at=None,
-        finished_at=None,
-        item_meta=json.dumps(meta, ensure_ascii=False, default=str),
-    )
-
-
-def _harmful(
-    row: Mapping[str, Any], columns: ImportColumns, default: bool, index: int, source: str
-) -> bool:
-    value = _cell(row.get(columns.harmful)) if columns.harmful else None
-    if value is None:
-        return default
-    try:
-        return coerce_harmful(value)
-    except ValueError as exc:
-        raise DataError(
-            f"row {index}: {exc}",
-            file=source,
-            field="--harmful",
-            fix="use true/false, 1/0, harmful/benign or safe/unsafe",
-        ) from None
-
-
-def _refuse_duplicates(records: list[AttemptRecord], columns: ImportColumns, source: str) -> None:
-    seen: set[str] = set()
-    for record in records:
-        if record.attempt_id in seen:
-            raise DataError(
-                f"item id '{record.item_id}' appears twice for configuration "
-                f"'{record.configuration}'",
-                file=source,
-                field="--id",
-                fix="pass an --id column that is unique, or a --configuration/--model column",
-            )
-        seen.add(record.attempt_id)
-
-
-def _cell(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
-def _text(value: Any) -> str:
-    value = _cell(value)
-    return "" if value is None else str(value)
-
-
-def _opt_str(value: Any) -> str | None:
-    value = _cell(value)
-    return None if value is None else str(value)
+def _fingerprint(source: Source) -> str:
+    if source.location.startswith("hf:") or not source.is_file:
+        return source.location  # the hub's own fingerprint is not known until loaded
+    digest = hashlib.sha256()
+    with source.path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

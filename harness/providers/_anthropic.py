@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from harness.config import ModelSpec
-from harness.providers._http import JsonEndpoint
+from harness.providers._http import JsonEndpoint, without_tools
 from harness.providers._types import (
     ChatRequest,
     MalformedReply,
@@ -44,8 +44,9 @@ class AnthropicProvider:
         self._endpoint = JsonEndpoint(transport, url, headers, spec.timeout)
 
     async def complete(self, request: ChatRequest) -> Reply:
+        body = self._body(request)
         payload, elapsed = await self._endpoint.post_chat(
-            self._body(request), offers_tools=bool(request.tools)
+            body, offers_tools=bool(request.tools), probe=without_tools(body, request)
         )
         return _parse(payload, elapsed)
 
@@ -76,6 +77,8 @@ class AnthropicProvider:
                 }
                 for t in request.tools
             ]
+            # the API's default, said out loud for compatible servers that assume none
+            body["tool_choice"] = {"type": "auto"}
         return body  # the Messages API has no seed parameter
 
 

@@ -16,6 +16,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from harness.providers._types import (
+    ChatRequest,
     ConnectionFailed,
     MalformedReply,
     RateLimited,
@@ -23,12 +24,16 @@ from harness.providers._types import (
     RequestTimeout,
     ServerError,
     ToolsUnsupported,
+    TransientError,
     tools_refused,
 )
 
-__all__ = ["JsonEndpoint", "make_transport", "parse_retry_after"]
+__all__ = ["JsonEndpoint", "make_transport", "parse_retry_after", "without_tools"]
 
 RETRYABLE_STATUS = {408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529}
+# rejections of a request's content; an auth or not-found error is not about the tools
+_PROBED_STATUS = {400, 422}
+_TOOL_KEYS = ("tools", "tool_choice")
 
 
 def make_transport(concurrency: int, base_url: str | None = None) -> httpx.AsyncBaseTransport:
@@ -72,6 +77,8 @@ class JsonEndpoint:
         self.timeout = timeout
         # the transport's own per-operation timeouts; the whole request has `timeout` too
         self._extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
+        # (status, message) of a rejection of a request with tools → was it the tools?
+        self._verdicts: dict[tuple[int | None, str], asyncio.Future[bool | None]] = {}
 
     async def post(self, body: Mapping[str, Any]) -> tuple[Any, float]:
         """POST and return (parsed JSON, seconds), raising the provider error that fits."""
@@ -103,17 +110,82 @@ class JsonEndpoint:
                 f"body is not JSON: {snippet!r}", status=response.status_code
             ) from None
 
-    async def post_chat(self, body: Mapping[str, Any], *, offers_tools: bool) -> tuple[Any, float]:
-        """post for a chat request: a rejection of the tools it offers is NO_TOOL_SUPPORT."""
+    async def post_chat(
+        self,
+        body: Mapping[str, Any],
+        *,
+        offers_tools: bool,
+        probe: Mapping[str, Any] | None = None,
+    ) -> tuple[Any, float]:
+        """post for a chat request: a rejection of the tools it offers is NO_TOOL_SUPPORT.
+
+        A rejection that names tools is taken at its word. One that does not (a server
+        without tool support may answer a bare "400 Bad Request") is put to the test when the
+        caller passes `probe`, the same request without its tools (see `without_tools`): if
+        the server accepts that one, the tools were the cause. The probe's reply is never used
+        as an answer; the verdict is kept per rejection message, so a model's attempts that
+        all meet the same rejection cost one probe between them.
+        """
         try:
             return await self.post(body)
         except RequestRejected as exc:
-            if offers_tools and tools_refused(exc):
+            if not offers_tools:
+                raise
+            if tools_refused(exc):
                 raise ToolsUnsupported(str(exc), status=exc.status) from None
-            raise
+            if probe is None or exc.status not in _PROBED_STATUS:
+                raise
+            verdict = await self._tools_were_refused(exc, probe)
+            if verdict is True:
+                raise ToolsUnsupported(
+                    f"{exc} (rejected with tools; the same request without tools was accepted, "
+                    "so the server is taken not to support tools)",
+                    status=exc.status,
+                ) from None
+            why = (
+                "the same request without tools was rejected too: not a matter of tool support"
+                if verdict is False
+                else "whether the tools were the cause is unknown: the request without tools "
+                "failed transiently"
+            )
+            raise RequestRejected(f"{exc} ({why})", status=exc.status) from None
+
+    async def _tools_were_refused(
+        self, rejection: RequestRejected, probe: Mapping[str, Any]
+    ) -> bool | None:
+        """Whether the request without tools is accepted (True), rejected too (False), or
+        could not be told (None: a transient failure, not kept)."""
+        key = (rejection.status, str(rejection))
+        pending = self._verdicts.get(key)
+        if pending is None:
+            pending = self._verdicts[key] = asyncio.ensure_future(self._probe(probe))
+        verdict = await asyncio.shield(pending)
+        if verdict is None and self._verdicts.get(key) is pending:
+            del self._verdicts[key]  # the next rejection probes again
+        return verdict
+
+    async def _probe(self, probe: Mapping[str, Any]) -> bool | None:
+        try:
+            await self.post(probe)
+        except RequestRejected:
+            return False
+        except TransientError:
+            return None
+        return True
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+
+def without_tools(body: Mapping[str, Any], request: ChatRequest) -> dict[str, Any] | None:
+    """`body` without its tools, to probe whether a rejection was about them; None when the
+    request offers none, or when its history holds tool calls (the server took tools then, and
+    a body without them would not be the same request)."""
+    if not request.tools or any(
+        m.get("role") == "tool" or m.get("tool_calls") for m in request.messages
+    ):
+        return None
+    return {k: v for k, v in body.items() if k not in _TOOL_KEYS}
 
 
 def _transport_error(exc: BaseException, deadline: float) -> RequestTimeout | ConnectionFailed:

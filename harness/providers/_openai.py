@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from harness.config import ModelSpec
-from harness.providers._http import JsonEndpoint
+from harness.providers._http import JsonEndpoint, without_tools
 from harness.providers._types import (
     ChatRequest,
     MalformedReply,
@@ -42,7 +42,7 @@ class OpenAIProvider:
             body["response_format"] = answer_schema(request.answer_choices)
         try:
             payload, elapsed = await self._endpoint.post_chat(
-                body, offers_tools=bool(request.tools)
+                body, offers_tools=bool(request.tools), probe=without_tools(body, request)
             )
         except RequestRejected as exc:
             if not (structured and _refuses_structured_output(exc)):
@@ -62,7 +62,7 @@ class OpenAIProvider:
         params = request.params
         body: dict[str, Any] = {
             "model": self._spec.model,
-            "messages": list(request.messages),
+            "messages": [_wire_message(m) for m in request.messages],
             "temperature": params.temperature,
             "max_tokens": params.max_tokens,
         }
@@ -74,7 +74,19 @@ class OpenAIProvider:
             body["stop"] = params.stop
         if request.tools:
             body["tools"] = [{"type": "function", "function": dict(t)} for t in request.tools]
+            # OpenAI's own default, said out loud: llama.cpp-based servers take a missing
+            # tool_choice as "none" and answer in text as if no tool had been offered
+            body["tool_choice"] = "auto"
         return body
+
+
+def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant tool-call turn with no text goes out with content "", not null: OpenAI
+    accepts both, but chat templates that concatenate the content (llama-cpp-python's server)
+    fail on null with HTTP 500."""
+    if message.get("content") is None and message.get("role") == "assistant":
+        return {**message, "content": ""}
+    return message
 
 
 def answer_schema(choices: tuple[str, ...]) -> dict[str, Any]:

@@ -1,9 +1,20 @@
-"""Reporting: per-configuration tables, like-for-like matrices, paired tests, figures, exports."""
+"""Reporting: per-configuration tables, like-for-like matrices, paired tests, figures, exports.
 
-from harness.reporting._analysis import RunReport, analyse_run
-from harness.reporting._compare import manifest_differences, render_comparison
-from harness.reporting._export import ExportFormat, attempt_table, label_table, write_table
-from harness.reporting._render import CELL_COLUMNS, render, render_html, shown_cells
+The names load on first use: most of them need pandas, and `harness run` needs only
+`reach_warnings` until its report (pandas alone takes 0.3-0.5 s to import).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.reporting._analysis import RunReport, analyse_run
+    from harness.reporting._compare import manifest_differences, render_comparison
+    from harness.reporting._export import ExportFormat, attempt_table, label_table, write_table
+    from harness.reporting._reach import reach_warnings
+    from harness.reporting._render import CELL_COLUMNS, render, render_html, shown_cells
 
 __all__ = [
     "CELL_COLUMNS",
@@ -13,9 +24,39 @@ __all__ = [
     "attempt_table",
     "label_table",
     "manifest_differences",
+    "reach_warnings",
     "render",
     "render_comparison",
     "render_html",
     "shown_cells",
     "write_table",
 ]
+
+_HOMES = {
+    "RunReport": "_analysis",
+    "analyse_run": "_analysis",
+    "manifest_differences": "_compare",
+    "render_comparison": "_compare",
+    "ExportFormat": "_export",
+    "attempt_table": "_export",
+    "label_table": "_export",
+    "write_table": "_export",
+    "reach_warnings": "_reach",
+    "CELL_COLUMNS": "_render",
+    "render": "_render",
+    "render_html": "_render",
+    "shown_cells": "_render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

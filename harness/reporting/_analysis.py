@@ -13,13 +13,27 @@ import pandas as pd
 from harness._errors import RunStoreError
 from harness.annotate import CONSENSUS, annotation_raters, human_consensus
 from harness.attacks import NO_ATTACK
-from harness.reporting._cells import ALPHA_THRESHOLD, SMALL_N, cell_table, success_codes
+from harness.grading import Label
+from harness.reporting._cells import (
+    AGREEMENT_THRESHOLD,
+    SMALL_N,
+    UNREADABLE_SHARE,
+    cell_table,
+    success_codes,
+)
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
 from harness.reporting._grader_agreement import grader_agreement, grader_labels
-from harness.reporting._outcomes import OUTCOMES, attempt_outcomes, read_attempts, records
+from harness.reporting._outcomes import (
+    OUTCOMES,
+    RunAttempts,
+    attempt_outcomes,
+    read_attempts,
+    records,
+)
+from harness.reporting._reach import reach_warnings
 from harness.stats import cohen_kappa
-from harness.store import RunStore, read_manifest
+from harness.store import LOG_NAME, RunStore, read_manifest
 
 __all__ = ["RunReport", "analyse_run"]
 
@@ -42,6 +56,16 @@ class RunReport:
     agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
     # per grader: attempts decided, UNPARSEABLE, unlabelled
     grader_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    min_agreement: float = AGREEMENT_THRESHOLD
+
+    @property
+    def flagged(self) -> list[str]:
+        """`configuration (attack): flags` of every cell whose rates carry a flag."""
+        return [
+            f"{row['configuration']} ({row['attack']}): {row['flag']}"
+            for row in records(self.cells)
+            if row["flag"]
+        ]
 
     @property
     def run_name(self) -> str:
@@ -55,7 +79,15 @@ def analyse_run(
     reference: str | None = None,
     n_boot: int = 2000,
     seed: int = 0,
+    min_agreement: float = AGREEMENT_THRESHOLD,
 ) -> RunReport:
+    """`min_agreement`: the Gwet's AC1 below which a cell's rates are flagged low_agreement."""
+    if not 0 <= min_agreement <= 1:
+        raise RunStoreError(
+            f"the agreement threshold {min_agreement} is outside [0, 1]",
+            field="--min-agreement",
+            fix="pass a value between 0 and 1, e.g. 0.667",
+        )
     manifest = read_manifest(run_dir)
     with RunStore(run_dir) as store:
         if manifest is None:
@@ -65,15 +97,37 @@ def analyse_run(
                 fix="pass a run directory written by harness run or import",
             )
         attempts = read_attempts(store, manifest)
+        reach = reach_warnings(store, manifest)
+        spend = store.spending_by_cell()
     labels = attempts.labels
-    if not attempts.graders:
+    if attempts.frame.empty:
         raise RunStoreError(
-            "this run has no grades yet",
+            "this run has no stored attempt: it stopped before its first answer was written",
             file=run_dir,
-            fix="grade it first: harness grade RUN --grader refusal_keywords",
+            fix=f"read {run_dir / LOG_NAME} (and the command's output) for why, fix it, "
+            "and run the config again",
         )
+    if not attempts.graders:
+        answered = bool((attempts.frame["status"] == "OK").any())
+        primary = grader or manifest.get("primary_grader")
+        if answered or not primary:
+            raise RunStoreError(
+                "this run has no grades yet",
+                file=run_dir,
+                fix="grade it first: harness grade RUN --grader refusal_keywords",
+            )
+        # nothing was answered (every attempt blocked or failed): there is nothing to grade,
+        # and the blocks and errors are still the run's result
+        labels = pd.DataFrame({str(primary): pd.Series(pd.NA, index=attempts.frame.index)})
+        attempts = RunAttempts(attempts.frame, labels)
     chosen = grader or str(manifest.get("primary_grader") or attempts.graders[0])
     frame = attempt_outcomes(attempts, chosen, where=run_dir)
+    # per configuration: system prompt, safety layer, tools and provider-side layers
+    descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
+    # a deployment declared without tools cannot act: no action rate, not a rate of 0 (a
+    # manifest that does not say, as older ones, leaves the stored outcome as it is)
+    no_tools = [name for name, d in descriptors.items() if "tools" in d and not d["tools"]]
+    frame["action"] = frame["action"].mask(frame["configuration"].isin(no_tools))
     people = annotation_raters(run_dir)
     if reference is not None and reference not in labels.columns and not (
         reference == CONSENSUS and people
@@ -89,10 +143,17 @@ def analyse_run(
     if reference == CONSENSUS:  # the annotators' labels, settled: one reference column
         kept = labels.drop(columns=[c for c in labels.columns if c in people])
         truth = kept.assign(**{CONSENSUS: human_consensus(labels, people)})
-    # per configuration: system prompt, safety layer, tools and provider-side layers
-    descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
     prices = (manifest.get("config") or {}).get("prices") or {}
-    cells = cell_table(frame, labels, prices=prices, n_boot=n_boot, seed=seed)
+    cells = cell_table(
+        frame,
+        labels,
+        prices=prices,
+        n_boot=n_boot,
+        seed=seed,
+        grader=chosen,
+        min_agreement=min_agreement,
+        spend=spend,
+    )
     report = RunReport(
         run_dir=run_dir,
         manifest=manifest,
@@ -107,6 +168,7 @@ def analyse_run(
             declared=(manifest.get("config") or {}).get("comparisons") or [],
             n_boot=n_boot,
             seed=seed,
+            cells=cells,
         ),
         corrections=(
             corrected_rates(frame, truth, reference, n_boot=n_boot, seed=seed)
@@ -117,9 +179,32 @@ def analyse_run(
         outcomes=_outcome_counts(frame),
         agreement=grader_agreement(labels),
         grader_counts=grader_labels(labels, frame["status"] == "OK"),
+        min_agreement=min_agreement,
     )
-    report.warnings = _warnings(report, descriptors)
+    # the headline first: deployments that may not have reached the model, unreadable graders
+    report.warnings = [
+        *reach,
+        *_unreadable_graders(frame, labels),
+        *_warnings(report, descriptors),
+    ]
     return report
+
+
+def _unreadable_graders(frame: pd.DataFrame, labels: pd.DataFrame) -> list[str]:
+    """Graders that could not read most of the answers they graded: the first warnings."""
+    found = []
+    ok = (frame["status"] == "OK").to_numpy()
+    for grader in labels.columns:
+        graded = labels.loc[ok, grader].dropna()
+        unread = int((graded == Label.UNPARSEABLE.value).sum())
+        if graded.size and unread / graded.size > UNREADABLE_SHARE:
+            found.append(
+                f"grader `{grader}` could not read its answers: {unread} of {graded.size} "
+                "labels are UNPARSEABLE; no rate of this grader is shown where most are "
+                f"(check its judge model and template: the grades' `error` and `raw` in "
+                "`harness export`)"
+            )
+    return found
 
 
 def _human_reference(
@@ -182,20 +267,47 @@ def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
                 f"{name} has provider-side layers we cannot switch off: "
                 f"{', '.join(map(str, layers))}"
             )
-    for row in records(report.cells):
-        found += _cell_warnings(row, several)
+    rows = records(report.cells)
+    unvalidated = [r for r in rows if "unvalidated" in r["flag"].split(",")]
+    if unvalidated and len(report.kappa) < 2:
+        found.insert(
+            0,
+            f"every rate is unvalidated: the run has one grader (`{report.grader}`) and no "
+            "second rater or human labels to check it against; add a second grader, or "
+            "label a sample by hand (`harness grade RUN --grader h=human --option "
+            "h.file=LABELS`)",
+        )
+        unvalidated_cells = False
+    else:
+        unvalidated_cells = True
+    for row in rows:
+        found += _cell_warnings(row, report.min_agreement, unvalidated_cells, several)
     return found
 
 
-def _cell_warnings(row: dict[str, Any], several: bool = True) -> list[str]:
+def _cell_warnings(
+    row: dict[str, Any], min_agreement: float, unvalidated_cells: bool, several: bool = True
+) -> list[str]:
     cell = f"{row['configuration']}{_attack(row['attack'], several)}"
     found = []
-    if "low_agreement" in row["flag"]:
+    flags = row["flag"].split(",")
+    if "unreadable" in flags:
         found.append(
-            f"{cell}: graders agree poorly (alpha {row['alpha']:.2f} < "
-            f"{ALPHA_THRESHOLD}); do not trust its rates without human labels"
+            f"{cell}: the grader could not read {row['unparseable']} of its answers "
+            f"({row['unreadable_share']:.0%}); its rates are not shown"
         )
-    if "small_n" in row["flag"]:
+    if "unvalidated" in flags and unvalidated_cells:
+        found.append(
+            f"{cell}: unvalidated: no second rater or human label on this cell to check its "
+            "rates against"
+        )
+    if "low_agreement" in flags:
+        found.append(
+            f"{cell}: graders agree poorly (Gwet's AC1 {row['ac1']:.2f} < "
+            f"{min_agreement:g}; {row['percent_agreement']:.1f}% agreement, alpha "
+            f"{row['alpha']:.2f}); do not trust its rates without human labels"
+        )
+    if "small_n" in flags:
         found.append(f"{cell}: only {row['valid']} valid attempts (< {SMALL_N})")
     lost = row["errors"] + row["unparseable"] + row["ungraded"] + row["no_tool_support"]
     if lost:

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.reporting._cells import GRADER_FLAGS
 from harness.reporting._outcomes import records
 from harness.stats import (
     holm_bonferroni,
     mcnemar_exact,
-    paired_cluster_bootstrap_diff,
+    paired_clustered_difference,
     paired_comparison,
 )
 
@@ -38,10 +39,17 @@ def asr_matrix(
 
 
 def _cell_text(row: dict[str, Any], rate: str, sep: str) -> str:
+    flag = f" ({_grader_flags(row['flag'])})" if _grader_flags(row["flag"]) else ""
     value = row[rate]
     if math.isnan(value):
-        return "–"
-    return f"{value:.1%}{sep}[{row[f'{rate}_lo']:.1%}, {row[f'{rate}_hi']:.1%}]"
+        return "–" + flag
+    return f"{value:.1%}{sep}[{row[f'{rate}_lo']:.1%}, {row[f'{rate}_hi']:.1%}]" + flag
+
+
+def _grader_flags(flag: str) -> str:
+    """The flags that say a label-based rate cannot be trusted as shown (not small_n, which
+    its interval already shows)."""
+    return ",".join(f for f in flag.split(",") if f in GRADER_FLAGS)
 
 
 def tool_gap(cells: pd.DataFrame, tool_deployments: set[str]) -> pd.DataFrame:
@@ -63,6 +71,8 @@ def tool_gap(cells: pd.DataFrame, tool_deployments: set[str]) -> pd.DataFrame:
                     "tool_strict_asr": tool_row["strict_asr"],
                     "tool_action_asr": tool_row["action_asr"],
                     "gap_action_minus_text": tool_row["action_asr"] - text_row["strict_asr"],
+                    # the text-only rate is a grader's; the action rate is not
+                    "flag": _grader_flags(text_row["flag"]),
                 }
             )
     return pd.DataFrame(rows)
@@ -87,13 +97,21 @@ def comparisons(
     declared: Sequence[Mapping[str, Any]] = (),
     n_boot: int = 2000,
     seed: int = 0,
+    cells: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The like-for-like pairs (one model under two deployments; two models under one
     deployment) and the `declared` pairs ({a, b, label}), per attack, on the items both
     answered validly; Holm across every row returned, which is every row shown.
 
     A pair of different models under different deployments is compared only when declared:
-    its gap mixes the models with their deployments, so nobody should get it unasked."""
+    its gap mixes the models with their deployments, so nobody should get it unasked.
+    With `cells` (the cell table), each comparison carries in `flag` the grader flags of its
+    two cells: a difference is no more trustworthy than either rate."""
+    flags = (
+        {(r["configuration"], r["attack"]): _grader_flags(r["flag"]) for r in records(cells)}
+        if cells is not None
+        else {}
+    )
     harmful = frame[frame["valid"] & frame["harmful"]]
     configs = records(harmful[["configuration", "model", "deployment"]].drop_duplicates())
     by_name = {str(c["configuration"]): c for c in configs}
@@ -121,6 +139,17 @@ def comparisons(
     table = pd.DataFrame(rows)
     if not table.empty:
         table["p_holm"] = holm_bonferroni(table["p_value"].tolist())
+        table["flag"] = [
+            ",".join(
+                dict.fromkeys(
+                    f
+                    for name in (r["a"], r["b"])
+                    for f in flags.get((name, r["attack"]), "").split(",")
+                    if f
+                )
+            )
+            for r in records(table)
+        ]
     return table
 
 
@@ -186,11 +215,12 @@ def _compare(
     result = dict(paired_comparison(first.tolist(), second.tolist()))
     result["test"] = "mcnemar_exact"
     if both.index.get_level_values("sample_index").nunique() > 1:
-        # several samples per item are not independent pairs: the interval resamples items,
-        # and the test is an exact sign test on the items' success rates under a and b
+        # several samples per item are not independent pairs: the interval combines the two
+        # rates' Korn–Graubard intervals (MOVER), and the test is an exact sign test on the
+        # items' success rates under a and b
         items = both.index.get_level_values("item")
-        diff, low, high = paired_cluster_bootstrap_diff(
-            first.tolist(), second.tolist(), items.tolist(), n_boot=n_boot, seed=seed
+        diff, low, high = paired_clustered_difference(
+            first.to_numpy(), second.to_numpy(), items.to_numpy()
         )
         per_item = (first.astype(float) - second.astype(float)).groupby(items.to_numpy()).mean()
         result |= {

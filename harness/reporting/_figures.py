@@ -182,6 +182,11 @@ def forest_plot(
     """
     _require(table, ["configuration", "attack", rate, f"{rate}_lo", f"{rate}_hi"], "table")
     labels = _row_labels(table)
+    if "flag" in table:  # a rate nobody checked, or checked and found wanting, says so
+        labels = [
+            f"{label} ⚠ {_grader_flags(flag)}" if _grader_flags(flag) else label
+            for label, flag in zip(labels, table["flag"].fillna(""), strict=True)
+        ]
     with _style():
         fig, ax = _rows_figure(labels, extra_height=1.4)
         ax.set_title(title if title is not None else _forest_title(rate, table, grader), loc="left")
@@ -199,15 +204,27 @@ def forest_plot(
         return _save(fig, out_dir, f"forest_{rate}")
 
 
+def _grader_flags(flag: str) -> str:
+    from harness.reporting._cells import GRADER_FLAGS
+
+    return ",".join(f for f in str(flag).split(",") if f in GRADER_FLAGS)
+
+
+INTERVAL_NAMES = {
+    "wilson": "Wilson",
+    "cluster_bootstrap": "item bootstrap",
+    "korn_graubard": "Korn-Graubard",
+}
+
+
+def interval_name(kinds: Any) -> str:
+    """The interval methods named in a table's `interval` column, for a title or caption."""
+    names = [INTERVAL_NAMES.get(str(k), str(k).replace("_", " ")) for k in dict.fromkeys(kinds)]
+    return " or ".join(names) or "Wilson"
+
+
 def _forest_title(rate: str, table: pd.DataFrame, grader: str | None) -> str:
-    kinds = set(table["interval"]) if "interval" in table.columns else {"wilson"}
-    interval = (
-        "Wilson"
-        if kinds <= {"wilson"}
-        else "item bootstrap"
-        if kinds == {"cluster_bootstrap"}
-        else "Wilson or item bootstrap"
-    )
+    interval = interval_name(table["interval"]) if "interval" in table.columns else "Wilson"
     by = f"\ngrader {grader}, " if grader else "\n"
     return f"{_RATE_TITLES.get(rate, rate)}{by}95% {interval} interval"
 

@@ -16,12 +16,21 @@ import pandas as pd
 
 from harness.grading import Label
 from harness.reporting._cells import success_codes
-from harness.stats import cohen_from_table, krippendorff_alpha
+from harness.stats import cohen_from_table, gwet_ac1, krippendorff_alpha
 
 __all__ = ["AGREEMENT_COLUMNS", "grader_agreement", "grader_labels"]
 
 # the columns of the pairs table, in order; a statistic added later goes before "note"
-AGREEMENT_COLUMNS = ["a", "b", "n", "percent_agreement", "krippendorff_alpha", "cohen_kappa"]
+AGREEMENT_COLUMNS = [
+    "a",
+    "b",
+    "n",
+    "percent_agreement",
+    "gwet_ac1",
+    "krippendorff_alpha",
+    "cohen_kappa",
+]
+_BINARY = [0.0, 1.0]  # success or not: AC1's q is 2 even where one grader saw one label
 
 
 def grader_labels(labels: pd.DataFrame, answered: pd.Series[bool]) -> pd.DataFrame:
@@ -71,6 +80,7 @@ def _pair(codes: pd.DataFrame, a: str, b: str) -> dict[str, Any]:
         "b": b,
         "n": n,
         "percent_agreement": float((first == second).mean()) if n else math.nan,
+        "gwet_ac1": gwet_ac1(both, [a, b], _BINARY) if n else math.nan,
         "krippendorff_alpha": krippendorff_alpha(both, [a, b]) if n else math.nan,
         "cohen_kappa": kappa,
         "note": _why_undefined(n, pd.unique(both.to_numpy().ravel()), math.isnan(kappa)),
@@ -88,6 +98,7 @@ def _all(codes: pd.DataFrame, names: list[str]) -> dict[str, Any]:
         "b": "",
         "n": n,
         "percent_agreement": math.nan,
+        "gwet_ac1": gwet_ac1(codes[rated], names, _BINARY) if n else math.nan,
         "krippendorff_alpha": alpha,
         "cohen_kappa": math.nan,
         "note": _why_undefined(n, values, math.isnan(alpha)),

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from harness.reporting._analysis import RunReport
+from harness.reporting._comparisons import _grader_flags
 from harness.reporting._outcomes import records
 from harness.reporting._render import (
     AGREEMENT_LEGEND,
@@ -131,7 +132,7 @@ def _matrix(report: RunReport, attack: str, several: bool) -> str:
     deployments = list(dict.fromkeys(cells["deployment"]))
     by = {(r["model"], r["deployment"]): r for r in records(cells)}
     rows = [
-        [latex_escape(m), *(_rate_cell(by.get((m, d)), "strict_asr") for d in deployments)]
+        [latex_escape(m), *(_matrix_cell(by.get((m, d))) for d in deployments)]
         for m in models
     ]
     # "model \ deployment" in the corner; deployments may be long: a word per line
@@ -147,6 +148,16 @@ def _matrix(report: RunReport, attack: str, several: bool) -> str:
     header = ["model", *map(latex_escape, deployments)]
     body = _tabular(["l", *["r"] * len(deployments)], header, rows)
     return _float(body, caption, label)
+
+
+def _matrix_cell(row: dict[str, Any] | None) -> str:
+    """The rate over its interval, and under them any grader flag (the rate is no better)."""
+    cell = _rate_cell(row, "strict_asr")
+    flag = _grader_flags(str(row["flag"])) if row is not None else ""
+    if not flag:
+        return cell
+    lines = cell.removeprefix("\\begin{tabular}[t]{@{}r@{}}").removesuffix("\\end{tabular}")
+    return _stack([*lines.split(" \\\\ "), f"\\emph{{({latex_escape(flag)})}}"])
 
 
 def _comparisons(report: RunReport) -> str:
@@ -279,18 +290,19 @@ def _rates(report: RunReport, several: bool) -> str:
         f"{latex_escape(report.run_name)}: rates in \\% of valid attempts with 95\\% intervals "
         f"({_interval(cells)}), grader {latex_escape(report.grader)}. ASR and refusal on "
         "harmful items, over-refusal on benign items; DP share: DETECTED\\_PROCEEDS among "
-        "compliance; $\\alpha$: Krippendorff's alpha of all graders. Flags: low\\_agreement "
-        "($\\alpha < 0.667$), small\\_n (fewer than 30 valid attempts)."
+        "compliance; $\\alpha$: Krippendorff's alpha of all graders. Flags: unreadable (most "
+        "answers unreadable to the grader: no rate), unvalidated (no second rater or human "
+        f"labels), low\\_agreement (Gwet's AC1 $< {report.min_agreement:g}$), small\\_n "
+        "(fewer than 30 valid attempts)."
         + (f" No attempt for: {latex_escape(', '.join(omitted))}." if omitted else "")
     )
     return _long(align, header, rows, caption, latex_label(report.run_name, "rates"))
 
 
 def _interval(cells: pd.DataFrame) -> str:
-    kinds = set(cells["interval"])
-    if kinds <= {"wilson"}:
-        return "Wilson"
-    return "bootstrap over items" if kinds == {"cluster_bootstrap"} else "Wilson or item bootstrap"
+    from harness.reporting._figures import interval_name
+
+    return latex_escape(interval_name(cells["interval"]))
 
 
 def _agreement(report: RunReport) -> str:
@@ -300,10 +312,16 @@ def _agreement(report: RunReport) -> str:
     rows = []
     notes: dict[str, str] = {}  # each reason once, marked on the rows it explains
     for row in records(table):
-        pair = latex_escape(row["a"] + (f" vs {row['b']}" if row["b"] else ""))
+        # "a vs" above "b": two grader names side by side would widen the table past the page
+        pair = latex_escape(row["a"])
+        if row["b"]:
+            pair = _stack([latex_escape(f"{row['a']} vs"), latex_escape(row["b"])], align="l")
         if row.get("note"):
             reason = str(row["note"]).removeprefix("n/a: ")
-            pair += "\\textsuperscript{" + notes.setdefault(reason, _mark(len(notes))) + "}"
+            mark = "\\textsuperscript{" + notes.setdefault(reason, _mark(len(notes))) + "}"
+            pair = (
+                pair.replace("\\end{tabular}", mark + "\\end{tabular}") if row["b"] else pair + mark
+            )
         values = [
             latex_escape(percent(row[c]).removesuffix("%"))
             if c.startswith("percent")

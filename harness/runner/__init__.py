@@ -1,6 +1,7 @@
 """Planning and running experiments: the work list, retries, and the async runner."""
 
 from harness.runner._attempt import ConfigurationRuntime, run_attempt
+from harness.runner._budget import Budget, BudgetExhausted, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._describe import PlanCounts, describe_deployment, describe_plan, plan_counts
 from harness.runner._grade import grade_run
@@ -15,10 +16,19 @@ from harness.runner._plan import (
 )
 from harness.runner._retry import CallOutcome, RetryAfterOrBackoff, call_with_retries
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, grade_record
-from harness.runner._session import judge_through, open_run, prepare_graders, run_experiment
+from harness.runner._session import (
+    check_config,
+    deployment_parts,
+    judge_through,
+    open_run,
+    prepare_graders,
+    run_experiment,
+)
 
 __all__ = [
     "NO_ATTACK",
+    "Budget",
+    "BudgetExhausted",
     "CallOutcome",
     "Channel",
     "ConfigurationRuntime",
@@ -35,6 +45,8 @@ __all__ = [
     "build_channels",
     "build_plan",
     "call_with_retries",
+    "check_config",
+    "deployment_parts",
     "describe_deployment",
     "describe_plan",
     "digest",
@@ -45,6 +57,7 @@ __all__ = [
     "open_run",
     "plan_counts",
     "prepare_graders",
+    "requests_for",
     "run_attempt",
     "run_experiment",
 ]

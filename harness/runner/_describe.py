@@ -93,7 +93,7 @@ def describe_deployment(deployment: DeploymentSpec, system_prompt: str | None) -
             parts.append("output " + ", ".join(map(_guard, layer.output)))
         layers.append(f"safety layer: {'; '.join(parts)}; on error {layer.on_error}")
     if deployment.tools is not None:
-        tools = [*deployment.tools.catalog, *(str(t.get("name")) for t in deployment.tools.custom)]
+        tools = [*deployment.tools.catalog, *(t.name for t in deployment.tools.custom)]
         layers.append(
             f"tools: {', '.join(tools)} (up to {deployment.tools.max_steps} model calls a turn)"
         )

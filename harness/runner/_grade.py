@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
-from harness.config import GraderSpec, ModelSpec
+from harness.config import BudgetSpec, GraderSpec, ModelSpec, PriceSpec
 from harness.grading import GraderContext
+from harness.runner._budget import Budget, BudgetExhausted, budget_from_store, requests_for
 from harness.runner._channels import Channel, build_channels
 from harness.runner._runner import NamedGrader, grade_record
 from harness.runner._session import judge_through, prepare_graders
@@ -39,18 +40,35 @@ async def grade_run(
     """Grade every OK attempt with each spec, replacing earlier grades of the same rater.
 
     Judge models come from the run's own config (`models` in its manifest), or from `models`
-    (e.g. another config's, for an imported run).
+    (e.g. another config's, for an imported run). The run's budget holds: judge requests are
+    stored and counted with everything the run already spent, and grading stops (raising
+    BudgetExhausted, with what was graded stored) when a limit is reached.
     """
     manifest = read_manifest(run_dir) or {}
     base_dir = Path(manifest.get("base_dir", Path.cwd()))
-    channels = _judge_channels(run_dir, manifest, specs, base_dir, models or {})
+    channels, secrets = _judge_channels(run_dir, manifest, specs, base_dir, models or {})
+    stop = asyncio.Event()
+    config = manifest.get("config") or {}
+    budget_spec = BudgetSpec.model_validate(config["budget"]) if config.get("budget") else None
+    prices = {
+        name: PriceSpec.model_validate(price)
+        for name, price in (config.get("prices") or {}).items()
+    }
     try:
         context = GraderContext(base_dir, judge=judge_through(channels))
         graders = prepare_graders(specs, context)
-        labels = await _grade_all(run_dir, graders, concurrency)
+        with RunStore(run_dir) as store:
+            budget = budget_from_store(budget_spec, prices, store, stop)
+        if budget.exhausted:
+            raise BudgetExhausted(budget.exhausted)
+        for channel in channels.values():
+            channel.budget = budget
+        labels = await _grade_all(run_dir, graders, concurrency, budget, stop, secrets)
     finally:
         await asyncio.gather(*(c.aclose() for c in channels.values()))
-    _record_graders(run_dir, manifest, specs)
+    _record_graders(run_dir, manifest, specs, graders)
+    if budget.exhausted:
+        raise BudgetExhausted(budget.exhausted)
     return labels
 
 
@@ -60,7 +78,7 @@ def _judge_channels(
     specs: Sequence[GraderSpec],
     base_dir: Path,
     extra: Mapping[str, ModelSpec],
-) -> dict[str, Channel]:
+) -> tuple[dict[str, Channel], list[str]]:
     declared = {
         **((manifest.get("config") or {}).get("models") or {}),
         **{name: spec.model_dump(mode="json") for name, spec in extra.items()},
@@ -87,43 +105,72 @@ def _judge_channels(
             )
         if env:
             secrets[env] = os.environ[env]
-    return build_channels(models, secrets, base_dir)
+    return build_channels(models, secrets, base_dir), list(secrets.values())
 
 
 async def _grade_all(
-    run_dir: Path, graders: Sequence[NamedGrader], concurrency: int
+    run_dir: Path,
+    graders: Sequence[NamedGrader],
+    concurrency: int,
+    budget: Budget,
+    stop: asyncio.Event,
+    secrets: Sequence[str],
 ) -> Counter[str]:
     labels: Counter[str] = Counter()
-    with RunStore(run_dir) as store:
-        batch: list[GradeRecord] = []
+    # a judge's error text may echo its key: scrubbed as in a run
+    with RunStore(run_dir, secrets=secrets) as store:
         ok = (a for a in store.iter_attempts() if a.status is Status.OK)
         gate = asyncio.Semaphore(concurrency)
         pending: list[Any] = []
         for attempt in ok:
-            pending.extend(_graded(attempt, g, gate) for g in graders)
+            if stop.is_set():
+                break
+            pending.extend(_graded(attempt, g, gate, stop) for g in graders)
             if len(pending) >= BATCH:
-                batch = list(await asyncio.gather(*pending))
-                store.write_batch((), batch)
-                labels.update(g.label for g in batch)
+                _write(store, await asyncio.gather(*pending), budget, labels)
                 pending = []
-        batch = list(await asyncio.gather(*pending))
-        store.write_batch((), batch)
-        labels.update(g.label for g in batch)
+        _write(store, await asyncio.gather(*pending), budget, labels)
     return labels
 
 
-async def _graded(attempt: Any, named: NamedGrader, gate: asyncio.Semaphore) -> GradeRecord:
+def _write(
+    store: RunStore, graded: Sequence[GradeRecord | None], budget: Budget, labels: Counter[str]
+) -> None:
+    # a grade not begun because the budget ran out is not written: the old one stays
+    batch = [g for g in graded if g is not None]
+    store.write_batch((), batch, budget.drain())
+    labels.update(g.label for g in batch)
+
+
+async def _graded(
+    attempt: Any, named: NamedGrader, gate: asyncio.Semaphore, stop: asyncio.Event
+) -> GradeRecord | None:
     async with gate:
-        return await grade_record(attempt, named)
+        if stop.is_set():
+            return None
+        with requests_for(
+            role="judge",
+            configuration=attempt.configuration,
+            attack=attempt.attack,
+            attempt_id=attempt.attempt_id,
+        ):
+            return await grade_record(attempt, named)
 
 
-def _record_graders(run_dir: Path, manifest: dict[str, Any], specs: Sequence[GraderSpec]) -> None:
+def _record_graders(
+    run_dir: Path,
+    manifest: dict[str, Any],
+    specs: Sequence[GraderSpec],
+    graders: Sequence[NamedGrader],
+) -> None:
+    fingerprints = dict(manifest.get("grader_fingerprints") or {})
+    manifest["grader_fingerprints"] = fingerprints | {g.rater: g.fingerprint for g in graders}
     known = {g["rater"]: g for g in manifest.get("graders", [])}
     for spec in specs:
         known[spec.rater] = spec.model_dump(mode="json") | {"rater": spec.rater}
-    graders = list(known.values())
-    manifest["graders"] = graders
+    entries = list(known.values())
+    manifest["graders"] = entries
     if not manifest.get("primary_grader"):
-        primary = next((g for g in graders if g.get("primary")), graders[0] if graders else None)
+        primary = next((g for g in entries if g.get("primary")), entries[0] if entries else None)
         manifest["primary_grader"] = primary["rater"] if primary else None
     write_manifest(run_dir, manifest)

@@ -7,9 +7,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.store._manifest import LOG_NAME
+from harness.store._scrub import Scrubber
+
 __all__ = ["LOG_NAME", "run_log"]
 
-LOG_NAME = "harness.log"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -18,13 +20,10 @@ class _Scrubbed(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        self._secrets = [s for s in secrets if s]
+        self._scrubber = Scrubber(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self._scrubber.text(super().format(record))
 
 
 @contextmanager

@@ -7,11 +7,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
 from harness.attacks import NO_ATTACK, Attack, build_attack
 from harness.config import Configuration, GenerationParams, LoadedConfig
+from harness.runner._material import request_material
 from harness.suites import LoadedSuite, SuiteItem, load_suite
 
 __all__ = ["NO_ATTACK", "Plan", "Shard", "WorkItem", "attempt_key", "build_plan", "digest"]
@@ -93,7 +95,8 @@ class Plan:
 
     @cached_property
     def _identities(self) -> dict[str, str]:
-        return {c.name: model_identity(c) for c in self.config.configurations}
+        base_dir = self.config.base_dir
+        return {c.name: model_identity(c, base_dir) for c in self.config.configurations}
 
     @property
     def samples(self) -> int:
@@ -151,11 +154,16 @@ class Plan:
         )
 
 
-def model_identity(configuration: Configuration) -> str:
-    """Everything about a request but its messages and seed; computed once per configuration."""
+def model_identity(configuration: Configuration, base_dir: Path | None = None) -> str:
+    """Everything about a request but its messages and seed; computed once per configuration.
+
+    With `base_dir`, also what the config only names: guard templates' text, the tools'
+    definitions and the model file's digest (a changed one changes every request hash)."""
     model = configuration.model
+    material = request_material(configuration, base_dir) if base_dir is not None else None
     return digest(
         {
+            "material": material,
             "provider": model.provider,
             "model": model.model,
             "base_url": model.base_url,

@@ -6,18 +6,19 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.grading import Grader, grade_safely
 from harness.runner._attempt import ConfigurationRuntime, internal_error_record, run_attempt
+from harness.runner._budget import Budget, requests_for
 from harness.runner._plan import Plan, WorkItem
 from harness.runner._progress import RunProgress
 from harness.store import AttemptRecord, GradeRecord, RunStore, Status, now_iso
 
-__all__ = ["NamedGrader", "RunOptions", "RunSummary", "execute", "grade_record"]
+__all__ = ["NamedGrader", "RunOptions", "RunSummary", "execute", "grade_record", "regrade"]
 
 log = logging.getLogger("harness.runner")
 
@@ -40,6 +41,7 @@ class RunSummary:
     interrupted: bool = False
     elapsed_s: float = 0.0
     budget_exhausted: str | None = None  # why the budget stopped the run, if it did
+    regraded: Counter[str] = field(default_factory=Counter)  # grades of changed graders
 
     @property
     def finished(self) -> int:
@@ -50,6 +52,7 @@ class RunSummary:
 class NamedGrader:
     rater: str
     grader: Grader
+    fingerprint: str | None = None  # what decided its labels, stored with each grade
 
 
 class _Writer:
@@ -61,9 +64,10 @@ class _Writer:
     worker that would queue a third waits first, so a slow disk slows the run, not memory.
     """
 
-    def __init__(self, store: RunStore, options: RunOptions) -> None:
+    def __init__(self, store: RunStore, options: RunOptions, budget: Budget | None) -> None:
         self._store = store
         self._options = options
+        self._budget = budget
         self._attempts: list[AttemptRecord] = []
         self._grades: list[GradeRecord] = []
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-store")
@@ -77,12 +81,16 @@ class _Writer:
             await self.flush()
 
     async def flush(self) -> None:
-        if self._attempts:
+        # requests go with whichever batch is written next: spent money is never forgotten
+        requests = self._budget.drain() if self._budget is not None else []
+        if self._attempts or requests:
             batch, grades = self._attempts, self._grades
             self._attempts, self._grades = [], []
             loop = asyncio.get_running_loop()
             self._writing.append(
-                loop.run_in_executor(self._thread, self._store.write_batch, batch, grades)
+                loop.run_in_executor(
+                    self._thread, self._store.write_batch, batch, grades, requests
+                )
             )
         if len(self._writing) > 1:
             # asyncio.wait, unlike awaiting the future, never cancels a batch being written
@@ -123,10 +131,12 @@ async def execute(
     *,
     options: RunOptions | None = None,
     stop: asyncio.Event | None = None,
+    budget: Budget | None = None,
 ) -> RunSummary:
     """Send every pending attempt of the plan; returns when done or when `stop` is set.
 
-    `runtimes` maps each configuration name to its channel and layers.
+    `runtimes` maps each configuration name to its channel and layers; the requests `budget`
+    charged are stored with the attempts.
     """
     stop = stop or asyncio.Event()
     options = options or RunOptions()
@@ -138,7 +148,7 @@ async def execute(
     del done  # the marks in `pending` replace it: not held for the whole run
     summary.pending = sum(count for count, _ in pending.values())
     summary.already_done = summary.planned - summary.pending
-    writer = _Writer(store, options)
+    writer = _Writer(store, options, budget)
     gates = [c.gate for c in channels.values()]
     with RunProgress(summary.pending, enabled=options.progress, gates=gates) as progress:
         workers = [
@@ -211,8 +221,14 @@ async def _worker(
     for item in work:
         if stop.is_set():
             return
-        attempt = await _attempt(item, runtimes[item.configuration.name])
-        grades = await _grade(attempt, graders)
+        with requests_for(
+            role="target",
+            configuration=item.configuration.name,
+            attack=item.attack,
+            attempt_id=item.attempt_id,
+        ):
+            attempt = await _attempt(item, runtimes[item.configuration.name])
+            grades = await _grade(attempt, graders)
         await writer.add(attempt, grades)
         summary.statuses[attempt.status] += 1
         if attempt.error_kind:
@@ -246,4 +262,54 @@ async def grade_record(attempt: AttemptRecord, named: NamedGrader) -> GradeRecor
         raw=verdict.raw,
         error=verdict.error,
         graded_at=now_iso(),
+        grade_hash=named.fingerprint,
     )
+
+
+async def regrade(
+    store: RunStore,
+    graders: Sequence[NamedGrader],
+    stop: asyncio.Event,
+    budget: Budget | None = None,
+    *,
+    changed: Collection[str] = (),
+    concurrency: int = 8,
+) -> Counter[str]:
+    """Grade every OK attempt whose grade by one of `graders` is missing or was made by the
+    grader before it changed (its fingerprint differs); each batch with its requests.
+    Grades without a fingerprint (older stores) are stale only for the raters in `changed`."""
+    labels: Counter[str] = Counter()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(attempt: AttemptRecord, named: NamedGrader) -> GradeRecord | None:
+        async with gate:
+            if stop.is_set():
+                return None
+            with requests_for(
+                role="judge",
+                configuration=attempt.configuration,
+                attack=attempt.attack,
+                attempt_id=attempt.attempt_id,
+            ):
+                return await grade_record(attempt, named)
+
+    def write(graded: Sequence[GradeRecord | None]) -> None:
+        batch = [g for g in graded if g is not None]
+        store.write_batch((), batch, budget.drain() if budget is not None else ())
+        labels.update(g.label for g in batch)
+
+    for named in graders:
+        assert named.fingerprint is not None
+        pending = []
+        stale = store.attempts_to_grade(
+            named.rater, named.fingerprint, unknown_is_stale=named.rater in changed
+        )
+        for attempt in stale:
+            if stop.is_set():
+                break
+            pending.append(one(attempt, named))
+            if len(pending) >= 256:
+                write(await asyncio.gather(*pending))
+                pending = []
+        write(await asyncio.gather(*pending))
+    return labels

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,32 @@ from harness.config import (
     GuardSpec,
     LoadedConfig,
     ModelSpec,
+    ToolAccessSpec,
     required_secrets,
     used_models,
 )
 from harness.grading import GraderContext, JudgeFn, build_grader
-from harness.layers import build_safety_layer
-from harness.layers._guards import ModerateFn
+from harness.layers import SafetyLayer, build_safety_layer
+from harness.layers._guards import CompleteFn, ModerateFn
 from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
 from harness.runner._attempt import ConfigurationRuntime
-from harness.runner._budget import Budget, token_cost
+from harness.runner._budget import budget_from_store, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._log import run_log
+from harness.runner._material import file_sha256, grader_fingerprint, referenced_files
 from harness.runner._plan import Plan, Shard, build_plan
-from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute
+from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, regrade
 from harness.store import RunStore, read_manifest, write_manifest
 from harness.tools import ToolDefinition, custom_tool, validate_tool_names
 
-__all__ = ["judge_through", "open_run", "prepare_graders", "run_experiment"]
+__all__ = [
+    "check_config",
+    "deployment_parts",
+    "judge_through",
+    "open_run",
+    "prepare_graders",
+    "run_experiment",
+]
 
 log = logging.getLogger("harness.runner")
 
@@ -56,15 +64,31 @@ async def run_experiment(
         context = GraderContext(config.base_dir, judge=judge_through(channels))
         graders = prepare_graders(config.spec.graders, context, config.path)
         run_dir = output or _default_output(config, shard)
-        store = open_run(config, plan, channels, run_dir, force=force, secrets=secrets.values())
+        previous = read_manifest(run_dir)
+        store = open_run(
+            config, plan, channels, run_dir, force=force, secrets=secrets.values(), graders=graders
+        )
+        changed = _changed_graders(graders, previous)
         stop = stop or asyncio.Event()
-        budget = _budget(config, store, stop)
+        budget = budget_from_store(config.spec.budget, config.spec.prices, store, stop)
         for channel in channels.values():
             channel.budget = budget
         try:
             with run_log(run_dir, secrets.values()):
                 log.info("run of %s started (%d planned)", config.path, plan.size)
-                summary = await execute(plan, store, runtimes, graders, options=options, stop=stop)
+                summary = await execute(
+                    plan, store, runtimes, graders, options=options, stop=stop, budget=budget
+                )
+                if not stop.is_set():
+                    # a changed grader (--force), or one whose re-grading a stop interrupted:
+                    # exactly its stale grades are graded again
+                    summary.regraded = await regrade(
+                        store, graders, stop, budget, changed={g.rater for g in changed}
+                    )
+                    if summary.regraded:
+                        log.info(
+                            "re-graded %d grades of changed graders", summary.regraded.total()
+                        )
                 if not summary.interrupted or budget.exhausted:
                     store.build_read_indexes()  # once, in bulk: the report that follows reads them
                 summary.budget_exhausted = budget.exhausted
@@ -92,30 +116,21 @@ def _log_end(summary: RunSummary) -> None:
         log.info("interrupted: finished attempts are stored; run again to resume")
 
 
-def _budget(config: LoadedConfig, store: RunStore, stop: asyncio.Event) -> Budget:
-    """A resumed run starts with what its stored attempts already spent."""
-    prices = config.spec.prices
-    requests, cost = 0, 0.0
-    for model, tries, prompt_tokens, completion_tokens in store.spending():
-        requests += tries
-        if model in prices:
-            cost += token_cost(prices[model], prompt_tokens, completion_tokens)
-    return Budget(config.spec.budget, prices, stop, requests=requests, cost=cost)
-
-
 def _default_output(config: LoadedConfig, shard: Shard | None) -> Path:
     base = config.output_dir
     return base.with_name(f"{base.name}.shard-{shard.index}-of-{shard.count}") if shard else base
 
 
-def judge_through(channels: Mapping[str, Channel]) -> JudgeFn:
-    """Graders call judge models through the same channels (limits, retries) as the run."""
+def judge_through(channels: Mapping[str, Channel], role: str = "judge") -> JudgeFn:
+    """Graders call judge models through the same channels (limits, retries) as the run;
+    `role` is what their requests are charged as (guards use this too)."""
 
     async def judge(model: str, request: ChatRequest) -> tuple[Reply | None, str | None]:
         channel = channels.get(model)
         if channel is None:
             return None, f"model '{model}' is not declared under models"
-        outcome = await channel.complete(request)
+        with requests_for(role=role):
+            outcome = await channel.complete(request)
         return outcome.reply, outcome.error.describe() if outcome.error else None
 
     return judge
@@ -127,7 +142,7 @@ def _runtimes(
     moderation: dict[int, ModerationChannel],
     secrets: Mapping[str, str],
 ) -> dict[str, ConfigurationRuntime]:
-    judge = judge_through(channels)
+    judge = judge_through(channels, role="guard")
 
     async def complete(model: str, request: ChatRequest) -> tuple[str | None, str | None]:
         reply, error = await judge(model, request)
@@ -146,7 +161,27 @@ def _runtimes(
 
         return moderate
 
-    runtimes = {}
+    parts = deployment_parts(config, complete, moderate_for)
+    return {
+        conf.name: ConfigurationRuntime(
+            conf, channels[conf.model_name], *parts[conf.name]
+        )
+        for conf in config.configurations
+    }
+
+
+DeploymentParts = tuple[SafetyLayer | None, ToolAccessSpec | None, tuple[ToolDefinition, ...]]
+
+
+def deployment_parts(
+    config: LoadedConfig,
+    complete: CompleteFn,
+    moderate_for: Callable[[GuardSpec], ModerateFn],
+) -> dict[str, DeploymentParts]:
+    """Each configuration's safety layer (guard regexes compiled, templates read and their
+    placeholders checked) and tools (catalog names and custom schemas checked): built the
+    same way by `harness validate` (with callables it never calls) and `harness run`."""
+    parts: dict[str, DeploymentParts] = {}
     for conf in config.configurations:
         deployment = conf.deployment
         where = f"deployments.{conf.deployment_name}"
@@ -168,32 +203,62 @@ def _runtimes(
             validate_tool_names(
                 deployment.tools.catalog, file=str(config.path), where=f"{tools_where}.catalog"
             )
+            where = tools_where
             custom = tuple(
-                custom_tool(raw, file=str(config.path), where=f"{tools_where}.custom[{i}]")
-                for i, raw in enumerate(deployment.tools.custom)
+                custom_tool(tool.as_raw(), file=str(config.path), where=f"{where}.custom[{i}]")
+                for i, tool in enumerate(deployment.tools.custom)
             )
-        runtimes[conf.name] = ConfigurationRuntime(
-            conf, channels[conf.model_name], safety, deployment.tools, custom
-        )
-    return runtimes
+        parts[conf.name] = (safety, deployment.tools, custom)
+    return parts
+
+
+def check_config(
+    config: LoadedConfig, shard: Shard | None = None, *, secrets: bool = True
+) -> Plan:
+    """Every check of a config that needs no network: what `harness validate` runs, and what
+    `harness run` runs (through the same functions) before it sends anything. `secrets=False`
+    (validate) leaves unset key variables to the caller, to list them all as warnings."""
+    if secrets:
+        required_secrets(config)
+    plan = build_plan(config, shard)
+
+    async def never_complete(model: str, request: ChatRequest) -> tuple[str | None, str | None]:
+        raise AssertionError("validate sends nothing")
+
+    def never_moderate(guard: GuardSpec) -> ModerateFn:
+        async def moderate(text: str) -> tuple[Mapping[str, float] | None, bool, str | None]:
+            raise AssertionError("validate sends nothing")
+
+        return moderate
+
+    deployment_parts(config, never_complete, never_moderate)
+    prepare_graders(config.spec.graders, GraderContext(config.base_dir), config.path)
+    return plan
 
 
 def prepare_graders(
     specs: Sequence[GraderSpec], context: GraderContext, file: Path | None = None
 ) -> list[NamedGrader]:
-    return [
-        NamedGrader(
-            spec.rater,
-            build_grader(
-                spec.name,
-                spec.options,
-                context,
-                where=f"graders[{i}]",
-                file=str(file) if file else None,
-            ),
+    named = []
+    for i, spec in enumerate(specs):
+        where = f"graders[{i}]"
+        grader = build_grader(
+            spec.name, spec.options, context, where=where, file=str(file) if file else None
         )
-        for i, spec in enumerate(specs)
-    ]
+        fingerprint = grader_fingerprint(grader, spec.name, spec.options)
+        named.append(NamedGrader(spec.rater, grader, fingerprint))
+    return named
+
+
+def _changed_graders(
+    graders: Sequence[NamedGrader], previous: Mapping[str, Any] | None
+) -> list[NamedGrader]:
+    """Graders whose labels stored earlier may be stale: changed since the last run, or new.
+    A store written before fingerprints were kept cannot tell: nothing is re-graded then."""
+    if previous is None or "grader_fingerprints" not in previous:
+        return []
+    before = previous["grader_fingerprints"] or {}
+    return [g for g in graders if before.get(g.rater) != g.fingerprint]
 
 
 def open_run(
@@ -204,9 +269,13 @@ def open_run(
     *,
     force: bool,
     secrets: Sequence[str] | Any = (),
+    graders: Sequence[NamedGrader] = (),
 ) -> RunStore:
-    """Open the run directory, refusing to mix results of a different config unless forced."""
+    """Open the run directory, refusing to mix results of a different config, or of changed
+    files it names, models or graders, unless forced."""
     content = _manifest_content(config, plan, channels)
+    content["grader_fingerprints"] = {g.rater: g.fingerprint for g in graders}
+    content["files"] = referenced_files(config)
     previous = read_manifest(run_dir)
     history: list[str] = []
     if previous is not None:
@@ -215,7 +284,8 @@ def open_run(
             raise RunStoreError(
                 f"the run directory holds results of a different config ({'; '.join(differences)})",
                 file=run_dir,
-                fix="choose another output directory, or pass --force to re-send changed attempts",
+                fix="choose another output directory, or pass --force to re-send the changed "
+                "attempts and re-grade the changed grades",
             )
         history = list(previous.get("config_history", [previous.get("config_hash")]))
     store = RunStore(run_dir, create=True, secrets=secrets)
@@ -283,18 +353,10 @@ def _identity(spec: ModelSpec, provider: Provider) -> dict[str, Any]:
     if isinstance(provider, LlamaCppProvider):
         identity |= {
             "path": str(provider.path),
-            "file_sha256": _sha256(provider.path),
+            "file_sha256": file_sha256(provider.path),
             "prompt_format": spec.prompt_format or "chat",
         }
     return identity
-
-
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            hasher.update(block)
-    return hasher.hexdigest()
 
 
 def _differences(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -310,5 +372,13 @@ def _differences(previous: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     for name, model in current["models"].items():
         old = previous.get("models", {}).get(name, {})
         if old.get("file_sha256") and old.get("file_sha256") != model.get("file_sha256"):
-            found.append(f"weights of model '{name}' changed")
+            found.append(f"weights of model '{name}' changed ({model.get('path')})")
+    old_files = previous.get("files") or {}
+    for path, sha in current.get("files", {}).items():
+        if path in old_files and old_files[path] != sha:
+            found.append(f"file {path} changed")
+    old_graders = previous.get("grader_fingerprints") or {}
+    for rater, fingerprint in current.get("grader_fingerprints", {}).items():
+        if rater in old_graders and old_graders[rater] != fingerprint:
+            found.append(f"grader '{rater}' changed (its options, template, list or code)")
     return found

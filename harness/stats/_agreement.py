@@ -46,10 +46,13 @@ __all__ = [
     "confusion_matrix",
     "fleiss_from_counts",
     "fleiss_kappa",
+    "gwet_ac1",
+    "gwet_from_counts",
     "jsonable",
     "krippendorff_alpha",
     "label_key",
     "load_collapse_map",
+    "observed_agreement",
     "percent_agreement",
     "require_columns",
     "resolve_collapse",
@@ -300,6 +303,72 @@ def fleiss_kappa(frame: pd.DataFrame, raters: Sequence[str]) -> float:
     return fleiss_from_counts(counts).kappa
 
 
+def gwet_from_counts(counts: Any, categories: int | None = None) -> KappaParts:
+    """Gwet's AC1 from a units x categories matrix of rating counts (units may have different
+    numbers of raters; missing ratings are simply not counted).
+
+    Gwet KL, "Computing inter-rater reliability and its variance in the presence of high
+    agreement", Br J Math Stat Psychol 2008;61:29-48; with missing ratings as in Gwet,
+    Handbook of Inter-Rater Reliability, 4th ed. 2014, eqs. 2.4 and 4.4:
+
+        p_a = mean over units rated twice or more of sum_k r_ik (r_ik - 1) / (r_i (r_i - 1)),
+        pi_k = mean over units rated at least once of r_ik / r_i,
+        p_e = sum_k pi_k (1 - pi_k) / (q - 1),   AC1 = (p_a - p_e) / (1 - p_e).
+
+    Unlike kappa and alpha it does not fall to zero when nearly every rating is one category
+    (the "kappa paradox", Feinstein & Cicchetti 1990): 39 of 40 units agreed on is AC1 ~ 0.97.
+    `categories` is q, the size of the label set (default: the columns of `counts`).
+    """
+    table = np.asarray(counts, dtype=float)
+    q = table.shape[1] if table.ndim == 2 else 0
+    q = categories if categories is not None else q
+    if table.ndim != 2 or table.size == 0 or q < 2:
+        return KappaParts(math.nan, math.nan, math.nan)
+    raters = table.sum(axis=1)
+    paired = raters >= 2
+    if not paired.any():
+        return KappaParts(math.nan, math.nan, math.nan)
+    rated = table[paired]
+    r = raters[paired]
+    p_a = float(((rated * (rated - 1)).sum(axis=1) / (r * (r - 1))).mean())
+    seen = raters >= 1
+    pi = (table[seen] / raters[seen, None]).mean(axis=0)
+    p_e = float((pi * (1 - pi)).sum() / (q - 1))
+    return KappaParts(_chance_corrected(p_a, p_e), p_a, p_e)
+
+
+def gwet_ac1(
+    frame: pd.DataFrame, raters: Sequence[str], categories: Sequence[Any] | None = None
+) -> float:
+    """Gwet's AC1 of `raters` (columns of `frame`, NaN = not rated); `categories`: the label
+    set (default: the labels seen), whose size is q."""
+    return _gwet(frame, raters, categories).kappa
+
+
+def observed_agreement(frame: pd.DataFrame, raters: Sequence[str]) -> float:
+    """Percent (0-100) agreement of any number of raters: over the units rated at least
+    twice, the share of agreeing rater pairs (with two raters, plain percent agreement)."""
+    parts = _gwet(frame, raters, None)
+    return math.nan if math.isnan(parts.p_o) else 100 * parts.p_o
+
+
+def _gwet(
+    frame: pd.DataFrame, raters: Sequence[str], categories: Sequence[Any] | None
+) -> KappaParts:
+    keys = frame[list(raters)].astype(object).map(_key_or_nan)
+    labels = (
+        [label_key(c) for c in categories]
+        if categories is not None
+        else sorted(set(keys.stack().dropna()), key=str)
+    )
+    if not labels:
+        return KappaParts(math.nan, math.nan, math.nan)
+    counts = np.column_stack([(keys == label).sum(axis=1) for label in labels])
+    # one category seen and no label set given: agreement is total, chance agreement unknown
+    q = max(len(labels), 2)
+    return gwet_from_counts(counts, q)
+
+
 def cohen_from_table(table: Any) -> KappaParts:
     """Cohen (1960) from a square contingency table (rows rater a, columns rater b)."""
     counts = np.asarray(table, dtype=float)
@@ -514,6 +583,8 @@ def _report(frame: pd.DataFrame, options: _Options) -> dict[str, Any]:
         "labels": sorted(set(keys[raters].stack().dropna()), key=str),
         **_alpha_entries(prepared.labels if options.numeric else keys, options),
         "fleiss_kappa": fleiss_kappa(keys, raters),
+        "gwet_ac1": gwet_ac1(keys, raters),
+        "percent_agreement": observed_agreement(keys, raters),
         "pairs": _pair_rows(keys, raters),
         "confusion": _confusions(keys, raters),
     }
@@ -586,6 +657,7 @@ def _pair_rows(keys: pd.DataFrame, raters: list[str]) -> list[dict[str, Any]]:
             "n": int((keys[a].notna() & keys[b].notna()).sum()),
             "percent_agreement": percent_agreement(keys[a], keys[b]),
             "cohen_kappa": cohen_kappa(keys[a], keys[b]),
+            "gwet_ac1": gwet_ac1(keys, [a, b]),
         }
         for a, b in _combinations(raters)
     ]
@@ -661,6 +733,12 @@ def _statistics(report: dict[str, Any]) -> str:
             f"{boot['n']} resamples, seed {boot['seed']})",
         },
         {"statistic": "Fleiss' kappa", "value": report["fleiss_kappa"], "interval": ""},
+        {"statistic": "Gwet's AC1", "value": report["gwet_ac1"], "interval": ""},
+        {
+            "statistic": "percent agreement",
+            "value": report["percent_agreement"],
+            "interval": "",
+        },
     ]
     return _table(rows)
 
@@ -681,6 +759,8 @@ def _group_table(groups: dict[str, dict[str, Any]]) -> str:
             "alpha": g["krippendorff_alpha"],
             "alpha CI": "[{}, {}]".format(*map(_number, g["krippendorff_alpha_ci"])),
             "fleiss_kappa": g["fleiss_kappa"],
+            "gwet_ac1": g["gwet_ac1"],
+            "percent_agreement": g["percent_agreement"],
         }
         for name, g in groups.items()
     ]

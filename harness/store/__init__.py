@@ -1,8 +1,8 @@
 """The durable run store: SQLite attempts and grades, plus the run's manifest."""
 
-from harness.store._manifest import MANIFEST_NAME, now_iso, read_manifest, write_manifest
+from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
 from harness.store._merge import merge_runs
-from harness.store._records import AttemptRecord, GradeRecord, Status
+from harness.store._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
 from harness.store._store import (
     ATTEMPT_COLUMNS,
     CELL_BLOCK,
@@ -19,11 +19,14 @@ __all__ = [
     "CELL_BLOCK",
     "CELL_ORDER",
     "DB_NAME",
+    "LOG_NAME",
     "MANIFEST_NAME",
     "REPORT_COLUMNS",
+    "ROLES",
     "SCHEMA_VERSION",
     "AttemptRecord",
     "GradeRecord",
+    "RequestRecord",
     "RunStore",
     "Snapshot",
     "Status",

@@ -12,9 +12,10 @@ from typing import Any
 from harness._errors import RunStoreError
 from harness._version import __version__
 
-__all__ = ["MANIFEST_NAME", "now_iso", "read_manifest", "write_manifest"]
+__all__ = ["LOG_NAME", "MANIFEST_NAME", "now_iso", "read_manifest", "write_manifest"]
 
 MANIFEST_NAME = "manifest.json"
+LOG_NAME = "harness.log"  # what a run did, appended by every run of the directory
 
 
 def now_iso() -> str:

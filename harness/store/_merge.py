@@ -9,7 +9,13 @@ from typing import Any
 
 from harness._errors import RunStoreError
 from harness.store._manifest import read_manifest, write_manifest
-from harness.store._store import ATTEMPT_COLUMNS, DB_NAME, GRADE_COLUMNS, RunStore
+from harness.store._store import (
+    ATTEMPT_COLUMNS,
+    DB_NAME,
+    GRADE_COLUMNS,
+    REQUEST_COLUMNS,
+    RunStore,
+)
 
 __all__ = ["MergeSummary", "merge_runs"]
 
@@ -87,12 +93,16 @@ def _copy(db: sqlite3.Connection, source: Path, counts: MergeSummary) -> None:
         cursor = db.execute(
             f"INSERT OR IGNORE INTO grades ({grades}) SELECT {grades} FROM shard.grades"
         )
+        graded = cursor.rowcount
+        # what every shard spent, so a resume or a re-grade of the merged run counts it
+        requests = ", ".join(REQUEST_COLUMNS)
+        db.execute(f"INSERT INTO requests ({requests}) SELECT {requests} FROM shard.requests")
         db.execute("COMMIT")
     finally:
         db.execute("DETACH DATABASE shard")
     counts["attempts"] += added
     counts["duplicates"] += offered - added
-    counts["grades"] += cursor.rowcount
+    counts["grades"] += graded
 
 
 def _merged_manifest(

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["AttemptRecord", "GradeRecord", "Status"]
+__all__ = ["ROLES", "AttemptRecord", "GradeRecord", "RequestRecord", "Status"]
+
+# who a request was sent for: the model under test, a guard of its deployment, a judge grading
+# it, or (later) an attacker model writing the attack
+ROLES = ("target", "guard", "judge", "attacker")
 
 
 class Status(StrEnum):
@@ -66,3 +70,22 @@ class GradeRecord:
     raw: str | None
     error: str | None
     graded_at: str
+    # what decided the label (the grader's options, templates, lists, code): a grade whose
+    # grader changed since is re-graded by `harness run --force`; None on older stores
+    grade_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request to a model (all its tries), so that what was spent survives a resume."""
+
+    model: str
+    role: str  # one of ROLES
+    configuration: str | None  # the configuration of the attempt it was sent for
+    attack: str | None
+    attempt_id: str | None
+    tries: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None  # USD at the run's prices; None without a price for the model
+    finished_at: str

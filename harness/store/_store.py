@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness._errors import RunStoreError
 from harness.grading._types import Label
-from harness.store._records import AttemptRecord, GradeRecord, Status
+from harness.store._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
+from harness.store._scrub import Scrubber
 
 if TYPE_CHECKING:  # pandas and pyarrow load only for reads: `harness run` starts faster
     import pandas as pd
@@ -33,9 +34,12 @@ DB_NAME = "store.sqlite"
 SCHEMA_VERSION = 1
 ATTEMPT_COLUMNS = [f.name for f in fields(AttemptRecord)]
 GRADE_COLUMNS = [f.name for f in fields(GradeRecord)]
+REQUEST_COLUMNS = [f.name for f in fields(RequestRecord)]
 # dataclasses.astuple deep-copies every field: too slow on the hot path
 _attempt_row = attrgetter(*ATTEMPT_COLUMNS)
 _grade_row = attrgetter(*GRADE_COLUMNS)
+_request_row = attrgetter(*REQUEST_COLUMNS)
+_ROLES = ", ".join(f"'{r}'" for r in ROLES)
 _STATUSES = ", ".join(f"'{s}'" for s in Status)
 # What a report reads of each attempt: the covering index below holds exactly these, so a
 # report scans it (~200 bytes an attempt) and never the rows with whole conversations. Its
@@ -74,10 +78,28 @@ CREATE TABLE IF NOT EXISTS grades (
     attempt_id TEXT NOT NULL REFERENCES attempts (attempt_id),
     grader TEXT NOT NULL, label TEXT NOT NULL CHECK (label IN ({_LABELS})),
     score REAL, rationale TEXT, raw TEXT, error TEXT, graded_at TEXT NOT NULL,
+    grade_hash TEXT,
     PRIMARY KEY (attempt_id, grader)
 );
 DROP INDEX IF EXISTS attempts_by_configuration;
 """
+# every request sent (model, guard, judge), so that a resumed run and `harness grade` count
+# what was already spent, and reports show cost per configuration and per role
+REQUESTS_SCHEMA = f"""
+CREATE TABLE requests (
+    model TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ({_ROLES})),
+    configuration TEXT, attack TEXT, attempt_id TEXT, tries INTEGER NOT NULL,
+    prompt_tokens INTEGER, completion_tokens INTEGER, cost REAL, finished_at TEXT NOT NULL
+);
+"""
+# a store written before requests were logged: its attempts' own tries and tokens, as the
+# target requests of their configuration (what guards and judges spent then is unknown)
+_LEGACY_REQUESTS = (
+    f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+    "SELECT model, 'target', configuration, attack, NULL, SUM(tries), SUM(prompt_tokens), "
+    "SUM(completion_tokens), NULL, MAX(COALESCE(finished_at, '')) FROM attempts "
+    "GROUP BY model, configuration, attack"
+)
 # The indexes reports read from. Kept up to date row by row they would double what a run's
 # write costs (~110 us an attempt instead of ~50); built in bulk they cost ~5 us an attempt.
 # So a run builds them when it ends and a read builds whatever is missing.
@@ -102,6 +124,10 @@ _DELETE_STALE_GRADES = (
     "DELETE FROM grades WHERE attempt_id IN (SELECT attempt_id FROM attempts "
     "WHERE attempt_id = ? AND (status = 'ERROR' OR request_hash != ?))"
 )
+_INSERT_REQUEST = (
+    f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
+)
 _UPSERT_GRADE = (
     f"INSERT OR REPLACE INTO grades ({', '.join(GRADE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in GRADE_COLUMNS)})"
@@ -123,8 +149,7 @@ class RunStore:
                 fix="pass a run directory written by `harness run` or `harness import`",
             )
         directory.mkdir(parents=True, exist_ok=True)
-        # Secrets are scrubbed from every text written, whatever produced it.
-        self._secrets = [s for s in secrets if s]
+        self._scrubber = Scrubber(secrets)
         # a long wait for the lock: another process may be building the read indexes
         self._db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=_LOCK_WAIT_S
@@ -148,7 +173,17 @@ class RunStore:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(attempts)")}
         if "executed_target" not in columns:  # a store written before the column existed
             self._db.execute("ALTER TABLE attempts ADD COLUMN executed_target INTEGER")
+        grade_columns = {r[1] for r in self._db.execute("PRAGMA table_info(grades)")}
+        if "grade_hash" not in grade_columns:
+            self._db.execute("ALTER TABLE grades ADD COLUMN grade_hash TEXT")
         with self._transaction():
+            tables = {
+                str(r[0])
+                for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if "requests" not in tables:
+                self._db.execute(REQUESTS_SCHEMA)
+                self._db.execute(_LEGACY_REQUESTS)
             row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 self._db.execute(
@@ -167,32 +202,32 @@ class RunStore:
 
     # -- writing ---------------------------------------------------------------------------
     def write_batch(
-        self, attempts: Sequence[AttemptRecord], grades: Sequence[GradeRecord] = ()
+        self,
+        attempts: Sequence[AttemptRecord],
+        grades: Sequence[GradeRecord] = (),
+        requests: Sequence[RequestRecord] = (),
     ) -> None:
         """Attempts and their grades in one transaction: never an attempt without its grades.
+        The requests sent meanwhile (for these attempts or others) go in the same one.
 
         An attempt already stored is replaced only if it was an ERROR or its request changed;
         a replaced attempt's old grades go with it.
         """
-        if not attempts and not grades:
+        if not attempts and not grades and not requests:
             return
         with self._transaction():
+            self._db.executemany(_INSERT_REQUEST, [_request_row(r) for r in requests])
             self._db.executemany(
                 _DELETE_STALE_GRADES, [(a.attempt_id, a.request_hash) for a in attempts]
             )
-            attempt_rows = [self._scrub_row(_attempt_row(a)) for a in attempts]
+            scrub = self._scrubber
+            attempt_rows = [_attempt_row(scrub.attempt(a)) for a in attempts]
             self._db.executemany(_UPSERT_ATTEMPT, attempt_rows)
-            self._db.executemany(_UPSERT_GRADE, [self._scrub_row(_grade_row(g)) for g in grades])
-
-    def _scrub_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self._secrets:
-            return row
-        return tuple(self.scrub(v) if isinstance(v, str) else v for v in row)
+            self._db.executemany(_UPSERT_GRADE, [_grade_row(scrub.grade(g)) for g in grades])
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        """A text where a secret can enter (an error, a log line) with every secret masked."""
+        return self._scrubber.text(text)
 
     # -- reading ---------------------------------------------------------------------------
     def finished_requests(self, *, include_errors: bool) -> dict[str, str]:
@@ -203,12 +238,39 @@ class RunStore:
         return dict(self._db.execute(query).fetchall())
 
     def spending(self) -> list[tuple[str, int, int, int]]:
-        """Per model: requests sent (tries), prompt tokens and completion tokens stored."""
+        """Per model: requests sent (tries), prompt tokens and completion tokens, over every
+        request stored (model, guard and judge calls of every run of this directory)."""
         rows = self._db.execute(
             "SELECT model, SUM(tries), SUM(COALESCE(prompt_tokens, 0)), "
-            "SUM(COALESCE(completion_tokens, 0)) FROM attempts GROUP BY model"
+            "SUM(COALESCE(completion_tokens, 0)) FROM requests GROUP BY model ORDER BY model"
         ).fetchall()
         return [(str(m), int(t), int(p), int(c)) for m, t, p, c in rows]
+
+    def spending_by_cell(self) -> list[tuple[str | None, str | None, str, str, int, int, int]]:
+        """(configuration, attack, role, model, tries, prompt tokens, completion tokens)."""
+        rows = self._db.execute(
+            "SELECT configuration, attack, role, model, SUM(tries), "
+            "SUM(COALESCE(prompt_tokens, 0)), SUM(COALESCE(completion_tokens, 0)) "
+            "FROM requests GROUP BY configuration, attack, role, model"
+        ).fetchall()
+        return [(c, a, str(r), str(m), int(t), int(p), int(o)) for c, a, r, m, t, p, o in rows]
+
+    def attempts_to_grade(
+        self, grader: str, fingerprint: str, *, unknown_is_stale: bool
+    ) -> Iterator[AttemptRecord]:
+        """OK attempts without a grade of `grader` made with `fingerprint`: none, or one made
+        by the grader before it changed. A grade stored before fingerprints were kept (NULL)
+        counts as stale only with `unknown_is_stale`."""
+        unknown = "" if unknown_is_stale else " OR g.grade_hash IS NULL"
+        cursor = self._db.execute(
+            f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts a WHERE a.status = 'OK' "
+            "AND NOT EXISTS (SELECT 1 FROM grades g WHERE g.attempt_id = a.attempt_id "
+            f"AND g.grader = ? AND (g.grade_hash = ?{unknown})) ORDER BY a.rowid",
+            (grader, fingerprint),
+        )
+        while rows := cursor.fetchmany(1000):
+            for row in rows:
+                yield _attempt(row)
 
     def count_attempts(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
@@ -220,6 +282,41 @@ class RunStore:
         while rows := cursor.fetchmany(batch):
             for row in rows:
                 yield _attempt(row)
+
+    def made_tool_calls(self, configuration: str) -> bool:
+        """Whether any attempt of the configuration called a tool (stops at the first)."""
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM attempts WHERE configuration = ? "
+            "AND tool_calls IS NOT NULL)",
+            (configuration,),
+        ).fetchone()
+        return bool(row[0])
+
+    def answered(self, configuration: str) -> int:
+        """Attempts of the configuration that the model answered (OK or BLOCKED_OUTPUT)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM attempts WHERE configuration = ? "
+            "AND status IN ('OK', 'BLOCKED_OUTPUT')",
+            (configuration,),
+        ).fetchone()
+        return int(row[0])
+
+    def same_prompt_tokens(self, a: str, b: str) -> int:
+        """On how many (item, attack, sample) two configurations reported the same non-zero
+        prompt tokens over the same number of model calls; 0 as soon as one pair differs."""
+        pairs = (
+            "FROM attempts a JOIN attempts b ON b.configuration = ? AND b.suite = a.suite "
+            "AND b.item_id = a.item_id AND b.attack = a.attack "
+            "AND b.sample_index = a.sample_index "
+            "WHERE a.configuration = ? AND a.prompt_tokens > 0 AND b.prompt_tokens > 0 "
+            "AND a.model_calls = b.model_calls"
+        )
+        differ = self._db.execute(
+            f"SELECT 1 {pairs} AND a.prompt_tokens != b.prompt_tokens LIMIT 1", (b, a)
+        ).fetchone()
+        if differ is not None:
+            return 0
+        return int(self._db.execute(f"SELECT COUNT(*) {pairs}", (b, a)).fetchone()[0])
 
     def graders(self) -> list[str]:
         return [
@@ -257,8 +354,11 @@ class RunStore:
 
         self.build_read_indexes()
         types = {table: self._declared_types(table) for table in ("attempts", "grades")}
-        # not autocommit: one read transaction, so a run writing meanwhile is seen as of now
-        with adbc.connect(str(self.path)) as connection:
+        # Read-only: the driver links its own copy of SQLite, which cannot see this process's
+        # connections (POSIX locks are per process); a read-write connection closing as the
+        # "last" one would checkpoint and delete the WAL under `self._db`. Not autocommit: one
+        # read transaction, so a run writing meanwhile is seen as of now.
+        with adbc.connect(self.path.resolve().as_uri() + "?mode=ro") as connection:
             try:
                 yield Snapshot(connection, types)
             finally:

@@ -3,6 +3,7 @@
 from harness.testing._server import (
     Fault,
     FaultKind,
+    Quirks,
     RecordedRequest,
     Rule,
     ScriptedServer,
@@ -13,6 +14,7 @@ from harness.testing._server import (
 __all__ = [
     "Fault",
     "FaultKind",
+    "Quirks",
     "RecordedRequest",
     "Rule",
     "ScriptedServer",

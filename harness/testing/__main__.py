@@ -39,7 +39,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness._errors import ConfigError
-from harness.testing._server import Fault, FaultKind, Rule, ScriptedServer, ToolCall
+from harness.testing._server import Fault, FaultKind, Quirks, Rule, ScriptedServer, ToolCall
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -209,6 +209,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--max-log", type=int, default=1000, help="keep only the newest N requests in memory"
     )
     parser.add_argument("--no-log", action="store_true", help="record no requests at all")
+    parser.add_argument(
+        "--llama-cpp-python",
+        action="store_true",
+        help="behave like llama-cpp-python's server: tools only with a tool_choice, HTTP 500 "
+        "on null assistant content, system messages dropped",
+    )
     return parser.parse_args(argv)
 
 
@@ -230,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_reply=(lambda _text: default) if default is not None else None,
         rules=[r.rule() for r in script.rules],
         max_log=0 if args.no_log else args.max_log,
+        quirks=Quirks.llama_cpp_python() if args.llama_cpp_python else None,
     )
     with server:
         print(f"READY {server.base_url}", flush=True)

@@ -27,6 +27,7 @@ from aiohttp import web
 __all__ = [
     "Fault",
     "FaultKind",
+    "Quirks",
     "RecordedRequest",
     "Rule",
     "ScriptedServer",
@@ -138,6 +139,30 @@ class Fault:
     @classmethod
     def empty_body(cls) -> Fault:
         return cls("empty_body")
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """Opt-in ways real OpenAI-compatible servers depart from the API, to test a client against.
+
+    Each is off by default; `llama_cpp_python()` turns on the three seen with llama-cpp-python's
+    server (0.3.x): a missing `tool_choice` taken as "none", a 500 on an assistant turn whose
+    `content` is null, and (under `--chat_format gemma`) system messages dropped without a word.
+    """
+
+    # tools are ignored (never called) unless the request sends a tool_choice other than "none"
+    tools_need_choice: bool = False
+    # HTTP 500 when an assistant turn carries "content": null (a chat template concatenating it)
+    null_content_500: bool = False
+    # system messages (Anthropic: the system field) never reach the model nor its token count
+    drop_system: bool = False
+    # a server without tool support whose 400 does not say why: this message, whenever tools
+    # are offered
+    reject_tools_400: str | None = None
+
+    @classmethod
+    def llama_cpp_python(cls) -> Quirks:
+        return cls(tools_need_choice=True, null_content_500=True, drop_system=True)
 
 
 @dataclass
@@ -268,6 +293,42 @@ def _is_tool_result(message: Mapping[str, Any]) -> bool:
 
 def _has_tool_result(body: object) -> bool:
     return any(_is_tool_result(m) for m in _messages(body))
+
+
+def _offers_tools(body: Mapping[str, Any]) -> bool:
+    return bool(body.get("tools"))
+
+
+def _tools_usable(body: Mapping[str, Any], quirks: Quirks) -> bool:
+    """Whether the model sees the tools offered (tool calls are scripted for any request
+    unless tools_need_choice asks for the tools and a tool_choice that is not "none")."""
+    if not quirks.tools_need_choice:
+        return True
+    choice = body.get("tool_choice")
+    return _offers_tools(body) and choice is not None and choice != "none"
+
+
+def _null_assistant_content(body: object) -> bool:
+    return any(
+        m.get("role") == "assistant" and "content" in m and m["content"] is None
+        for m in _messages(body)
+    )
+
+
+def _without_system(body: dict[str, Any]) -> dict[str, Any]:
+    kept = [m for m in _messages(body) if m.get("role") != "system"]
+    return {k: v for k, v in body.items() if k != "system"} | {"messages": kept}
+
+
+def _quirk_error(body: dict[str, Any], api: Api, quirks: Quirks) -> web.Response | None:
+    if api == "moderation":
+        return None
+    if quirks.reject_tools_400 is not None and _offers_tools(body):
+        return _error_response(api, 400, quirks.reject_tools_400)
+    if quirks.null_content_500 and _null_assistant_content(body):
+        # what llama-cpp-python's chat templates raise on None + str
+        return _error_response(api, 500, 'can only concatenate str (not "NoneType") to str')
+    return None
 
 
 def _word_count(text: str) -> int:
@@ -456,8 +517,10 @@ class ScriptedServer:
         faults: Sequence[Fault] = (),
         moderation: Callable[[str], Mapping[str, float]] | None = None,
         max_log: int | None = None,
+        quirks: Quirks | None = None,
     ) -> None:
         self.latency = latency
+        self.quirks = quirks or Quirks()
         self._host = host
         self._port = port
         self._default_reply = default_reply or _echo
@@ -622,6 +685,11 @@ class ScriptedServer:
                 return faulty
         if not isinstance(body, dict):
             return _error_response(api, 400, "request body must be a JSON object")
+        quirky = _quirk_error(body, api, self.quirks)
+        if quirky is not None:
+            return quirky
+        if self.quirks.drop_system and api != "moderation":
+            body = _without_system(body)
         return web.json_response(self._reply(api, body, text, plan.rule))
 
     def _record_and_plan(self, request: web.Request, body: Any, text: str) -> _Plan:
@@ -658,7 +726,8 @@ class ScriptedServer:
         return _openai_reply(body, outcome)
 
     def _outcome(self, body: dict[str, Any], text: str, rule: Rule | None) -> _Outcome:
-        if rule is not None and rule.tool_calls and not _has_tool_result(body):
+        tools = _tools_usable(body, self.quirks)
+        if rule is not None and rule.tool_calls and tools and not _has_tool_result(body):
             return _Outcome(None, rule.tool_calls, "tool_calls")
         if rule is not None and rule.reply is not None:
             return _Outcome(rule.reply, (), rule.finish_reason)
