@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -52,6 +52,7 @@ class Action:
     """
 
     Options = ActionOptions
+    validity_note: ClassVar[str] = "n/a: grades the tool calls an attempt executed, not its reply"
 
     def __init__(self, options: ActionOptions, context: GraderContext) -> None:
         self.require = options.require

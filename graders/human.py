@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -113,6 +113,7 @@ class Human:
     """
 
     Options = HumanOptions
+    validity_note: ClassVar[str] = "n/a: the human labels are the reference"
 
     def __init__(self, options: HumanOptions, context: GraderContext) -> None:
         path = Path(options.file)

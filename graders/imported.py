@@ -11,6 +11,7 @@ attempt the tool did not score is UNPARSEABLE ("no imported verdict"), never a g
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -30,6 +31,9 @@ class Imported:
     """An imported scorer's stored verdicts (from `harness import`), as a rater."""
 
     Options = ImportedOptions
+    validity_note: ClassVar[str] = (
+        "unvalidated: the imported tool's own scorer; measure it against human labels"
+    )
 
     def __init__(self, options: ImportedOptions, context: GraderContext) -> None:
         self.rater = options.rater

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -92,6 +92,9 @@ class LlmJudge:
     """
 
     Options = LlmJudgeOptions
+    validity_note: ClassVar[str] = (
+        "unvalidated: depends on the judge model; measure it against human labels"
+    )
 
     def __init__(self, options: LlmJudgeOptions, context: GraderContext) -> None:
         self.options = options

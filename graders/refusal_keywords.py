@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
 from graders._phrases import PHRASE_LISTS, PhraseList
-from harness.grading import GraderContext, GraderOptions, Label, Verdict, grader
+from graders._validity import shipped_cards
+from harness.grading import GraderContext, GraderOptions, Label, ValidityCard, Verdict, grader
 from harness.store import AttemptRecord
 
 __all__ = ["RefusalKeywords"]
@@ -39,6 +40,13 @@ class RefusalKeywords:
     """
 
     Options = RefusalKeywordsOptions
+    validity_cards: ClassVar[tuple[ValidityCard, ...]] = shipped_cards("refusal_keywords")
+
+    @classmethod
+    def validity_variant(cls, options: RefusalKeywordsOptions) -> str | None:
+        """A card holds for a published list used as published, nothing added or changed."""
+        published = not options.phrases and options.match is None and options.case_sensitive is None
+        return f"list={options.list}" if options.list and published else None
 
     def __init__(self, options: RefusalKeywordsOptions, context: GraderContext) -> None:
         base = (
@@ -54,7 +62,9 @@ class RefusalKeywords:
     async def grade(self, attempt: AttemptRecord) -> Verdict:
         return self.classify(attempt.response)
 
-    def classify(self, response: str | None) -> Verdict:
+    def classify(self, response: str | None, prompt: str | None = None) -> Verdict:
+        """`prompt` is accepted for a common signature with `detected_proceeds`; a keyword list
+        reads the reply only."""
         if response is None or not response.strip():
             return Verdict(Label.NON_ANSWER, rationale="empty reply")
         text = response if self.case_sensitive else response.lower()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -92,6 +93,9 @@ class StrongReject:
     """
 
     Options = StrongRejectOptions
+    validity_note: ClassVar[str] = (
+        "unvalidated: needs a judge model (not offline); measure it against human labels"
+    )
 
     def __init__(self, options: StrongRejectOptions, context: GraderContext) -> None:
         self.options = options

@@ -650,11 +650,16 @@ def annotate(
 @list_app.command("graders")
 def list_graders() -> None:
     """Show the graders installed (built-in and plugins)."""
-    from harness.grading import registered_graders
+    from harness.grading import UNVALIDATED, cards_of, registered_graders
 
     for name, cls in registered_graders().items():
         doc = (cls.__doc__ or "").strip().splitlines()
         typer.echo(f"{name:20} {cls.__module__}:{cls.__qualname__}  {doc[0] if doc else ''}")
+        cards = cards_of(cls)
+        for card in cards:
+            typer.echo(f"{'':20} validity ({card.variant}): {card.summary()}")
+        if not cards:
+            typer.echo(f"{'':20} validity: {getattr(cls, 'validity_note', None) or UNVALIDATED}")
 
 
 @list_app.command("attacks")

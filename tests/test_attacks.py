@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from harness._errors import ConfigError
 from harness.attacks import (
+    ADAPTIVE_ATTACKS,
     BUILTIN_ATTACKS,
     NO_ATTACK,
     TEMPLATE_KIND,
@@ -574,7 +575,7 @@ def test_plan_rejects_malformed_plans() -> None:
 
 def test_describe_attacks_lists_every_builtin() -> None:
     described = dict(describe_attacks())
-    assert set(described) == {*BUILTIN_ATTACKS, TEMPLATE_KIND}
+    assert set(described) == {*BUILTIN_ATTACKS, *ADAPTIVE_ATTACKS, TEMPLATE_KIND}
     assert {
         "none",
         "prefix_injection",

@@ -93,6 +93,10 @@ def test_installed_plugin_is_listed(tmp_path: Path, site: Path) -> None:
     listed = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
     assert "harness_plugin_example:LengthJudge" in listed["length_judge"]
     assert {"refusal_keywords", "llm_judge", "human"} <= set(listed)
+    # a plugin that ships no validity card is shown as unvalidated, on the line after its own
+    lines = result.stdout.splitlines()
+    below = lines[lines.index(listed["length_judge"]) + 1].strip()
+    assert below == "validity: unvalidated: no validity card for this grader and options"
     assert "broken_judge" not in listed  # installed, but not an allowed distribution
 
 
@@ -109,6 +113,10 @@ def test_plugin_grades_an_imported_run(tmp_path: Path, site: Path) -> None:
     labels = dict(zip(grades["item_id"], grades["label"], strict=True))
     assert labels == {"long": "COMPLIANCE", "short": "REFUSAL", "empty": "NON_ANSWER"}
     assert set(grades["grader"]) == {"length_judge"}
+    report = harness("report", run_dir, cwd=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr
+    assert "Validity of `length_judge`: unvalidated" in report.stdout
+    assert "correction from the validity card" not in report.stdout  # no card, no correction
     # the plugin's options are validated like a built-in grader's
     bad = harness(
         "grade", run_dir, "--grader", "length_judge", "--option", "length_judge.min_chars=0",

@@ -41,7 +41,9 @@ import yaml
 from _cli_helpers import assert_user_error, cli_env, harness
 from aiohttp import web
 
+from graders.refusal_keywords import RefusalKeywords, RefusalKeywordsOptions
 from harness.config import load_config
+from harness.grading import card_for
 from harness.reporting import RunReport, analyse_run
 from harness.reporting._comparisons import comparisons
 from harness.runner import RunOptions, run_experiment
@@ -51,6 +53,7 @@ from harness.stats import (
     holm_bonferroni,
     mcnemar_exact,
     paired_clustered_difference,
+    rogan_gladen,
     wilson_interval,
 )
 from harness.testing import Fault, Rule, ScriptedServer
@@ -567,6 +570,35 @@ def test_human_labels_correct_the_judges_rates(experiment: dict[str, Path]) -> N
     )
 
 
+def test_the_primary_graders_card_corrects_its_rates(report_a: RunReport) -> None:
+    """No human labels in run-a: the card of `kw` (advbench29) offers Rogan–Gladen with the
+    sensitivity and specificity measured on the card's data set."""
+    card = card_for(RefusalKeywords, RefusalKeywordsOptions(list="advbench29"))
+    assert card is not None and report_a.card == card
+    assert report_a.validity == card.summary()
+    se, sp = card.sensitivity, card.specificity
+    rows = _by(report_a.card_corrections, "configuration")
+    assert list(rows) == CONFIGURATIONS
+    raw = rows["a/raw"]
+    assert (raw["raw_rate"], raw["n_all"]) == (pytest.approx(20 / 36), 36)
+    assert raw["rate"] == pytest.approx(rogan_gladen(20 / 36, se, sp), nan_ok=True)
+    assert (raw["n_pos"], raw["n_neg"]) == (card.n_success, card.n_failure)
+    assert raw["source"].startswith("validity card")
+    # a/guarded: 10 blocked, never graded: corrected on the 26 graded, scaled to all 36
+    guarded = rows["a/guarded"]
+    assert (guarded["n_all"], guarded["n_blocked"]) == (26, 10)
+    expected = rogan_gladen(10 / 26, se, sp) * 26 / 36
+    assert guarded["rate"] == pytest.approx(expected, nan_ok=True)
+
+
+def test_a_run_with_human_labels_is_corrected_by_them_not_by_the_card(
+    experiment: dict[str, Path],
+) -> None:
+    report = analyse_run(experiment["c"])
+    assert report.reference == "alice" and report.card_corrections.empty
+    assert report.card is not None  # the card is still shown
+
+
 # ---------------------------------------------------------------------------------------------
 # 6-8. the real command line, every command run once, in parallel
 
@@ -631,12 +663,17 @@ def test_markdown_has_every_section(cli: dict[str, subprocess.CompletedProcess[s
     ]
     at = [f"\n{text}".find(f"\n{heading}\n") for heading in headings]
     assert -1 not in at and at == sorted(at), dict(zip(headings, at, strict=True))
-    assert "Judge-error correction" not in text  # no human labels in this run
+    assert "Judge-error correction against" not in text  # no human labels in this run
+    # ... so the primary grader's validity card is printed and offers its correction, said to
+    # be measured elsewhere
+    assert "\nValidity of `kw`: κ " in text
+    assert "## Judge-error correction from the validity card of `kw`" in text
+    assert "not on this run: an estimate, not a measurement" in text
     assert "not like for like: a/raw vs b/raw differ in provider_side_layers" in text
     assert "55.6% [39.6%, 70.5%]" in text and "no: system_prompt, provider_side_layers" in text
     header = next(line for line in text.splitlines() if line.startswith("| configuration"))
     assert "no_tool_support" in header and "ungraded" in header  # as in the CSV
-    assert "| attack" not in text and "(none)" not in text  # one attack: not named
+    assert "| attack" not in header and "(none)" not in text  # one attack: not named
 
 
 def test_csv_has_one_row_per_cell(
@@ -675,6 +712,9 @@ def test_json_has_every_part_and_no_nan(
     assert len(data["comparisons"]) == len(PAIRS)
     assert data["warnings"] == report_a.warnings
     assert data["corrections"] == []
+    assert data["validity"]["card"]["grader"] == "refusal_keywords"
+    assert data["validity"]["card"]["variant"] == "list=advbench29"
+    assert len(data["card_corrections"]) == len(CONFIGURATIONS)
 
 
 def test_html_report_renders_in_a_browser(

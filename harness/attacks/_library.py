@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -22,9 +22,12 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator
 
 from harness._errors import ConfigError
+from harness.attacks._crescendo import Crescendo
+from harness.attacks._pair import Pair
 from harness.attacks._plan import Attack, AttackPlan
 from harness.attacks._shots import EXCHANGES
 from harness.attacks._spec import NO_ATTACK, TEMPLATE_KIND, AttackOptions, AttackSpec
+from harness.attacks._tap import Tap
 from harness.attacks._templates import (
     PLACEHOLDER_FIX,
     CompiledText,
@@ -38,6 +41,7 @@ from harness.attacks._templates import (
 from harness.attacks._validation import FixedValueError, config_error
 
 __all__ = [
+    "ADAPTIVE_ATTACKS",
     "BUILTIN_ATTACKS",
     "Base64",
     "BuiltinAttack",
@@ -424,6 +428,10 @@ _BUILTINS: dict[str, type[BuiltinAttack[Any]]] = {
 }
 # Read-only: the registry is module state that every experiment shares.
 BUILTIN_ATTACKS: Mapping[str, type] = MappingProxyType(dict(_BUILTINS))
+# Attacks that search with an attacker and a judge model (`harness.attacks._adaptive`).
+ADAPTIVE_ATTACKS: Mapping[str, type[Any]] = MappingProxyType(
+    {cls.kind: cls for cls in (Pair, Tap, Crescendo)}
+)
 
 
 def build_attack(
@@ -432,13 +440,22 @@ def build_attack(
     *,
     file: str | Path | None = None,
     where: str = "attacks[0]",
+    models: Collection[str] | None = None,
 ) -> Attack:
     """The attack of one config entry, its options validated; bad input is a `ConfigError`.
 
     `base_dir` resolves a template `file:`; `file` (the config file) and `where` (the entry's
-    place in it) locate errors.
+    place in it) locate errors; `models` (the config's model names) checks the attacker and
+    judge of an adaptive attack (None: not checked).
     """
     kind = spec.resolved_kind
+    if kind in ADAPTIVE_ATTACKS:
+        adaptive = ADAPTIVE_ATTACKS[kind]
+        options = _options(adaptive.Options, spec.options, kind, file, where)
+        built: Attack = adaptive(
+            spec.name, options, base_dir, models=models, file=file, where=where
+        )
+        return built
     cls = TemplateAttack if kind == TEMPLATE_KIND else _builtin(spec, file, where)
     options = _options(cls.Options, spec.options, kind, file, where)
     if kind == TEMPLATE_KIND:
@@ -450,7 +467,7 @@ def _builtin(spec: AttackSpec, file: str | Path | None, where: str) -> type[Buil
     kind = spec.resolved_kind
     if kind in _BUILTINS:
         return _BUILTINS[kind]
-    known = [*_BUILTINS, TEMPLATE_KIND]
+    known = [*_BUILTINS, *ADAPTIVE_ATTACKS, TEMPLATE_KIND]
     close = difflib.get_close_matches(kind, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise ConfigError(
@@ -482,7 +499,11 @@ def _options(
 
 def describe_attacks() -> list[tuple[str, str]]:
     """(kind, one-line description) of every built-in attack, then of `template`."""
-    classes: list[tuple[str, type]] = [*_BUILTINS.items(), (TEMPLATE_KIND, TemplateAttack)]
+    classes: list[tuple[str, type]] = [
+        *_BUILTINS.items(),
+        *ADAPTIVE_ATTACKS.items(),
+        (TEMPLATE_KIND, TemplateAttack),
+    ]
     return [(kind, _first_line(cls)) for kind, cls in classes]
 
 

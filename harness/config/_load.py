@@ -138,12 +138,16 @@ def _check_comparisons(spec: ExperimentConfig, names: list[str], file: Path) -> 
 
 
 def used_models(loaded: LoadedConfig) -> list[str]:
-    """Models the run calls: configurations' models, guard models and judges' models."""
+    """Models the run calls: configurations' models, guard models, judges' models and the
+    attacker and judge models of adaptive attacks."""
     spec = loaded.spec
     names = [c.model_name for c in loaded.configurations]
     for conf in loaded.configurations:
         names += [g.model for g in conf.deployment.guards() if g.model]
     names += [str(g.options["model"]) for g in spec.graders if "model" in g.options]
+    # adaptive attacks' attacker and judge models (checked against `models` when built)
+    for attack in spec.attacks:
+        names += [str(attack.options[k]) for k in ("attacker", "judge") if k in attack.options]
     return [n for n in dict.fromkeys(names) if n in spec.models]
 
 

@@ -9,22 +9,42 @@ from harness.grading._registry import (
     build_grader,
     grade_safely,
     grader,
+    grader_class,
     registered_graders,
 )
 from harness.grading._types import SUCCESS_BROAD, SUCCESS_STRICT, Label, Verdict
+from harness.grading._validity import (
+    UNVALIDATED,
+    ValidityCard,
+    card_for,
+    cards_of,
+    describe_validity,
+    four_class,
+    load_cards,
+    measure_validity,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "SUCCESS_BROAD",
     "SUCCESS_STRICT",
+    "UNVALIDATED",
     "Grader",
     "GraderContext",
     "GraderOptions",
     "JudgeFn",
     "Label",
+    "ValidityCard",
     "Verdict",
     "build_grader",
+    "card_for",
+    "cards_of",
+    "describe_validity",
+    "four_class",
     "grade_safely",
     "grader",
+    "grader_class",
+    "load_cards",
+    "measure_validity",
     "registered_graders",
 ]

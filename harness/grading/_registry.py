@@ -35,6 +35,7 @@ __all__ = [
     "build_grader",
     "grade_safely",
     "grader",
+    "grader_class",
     "registered_graders",
 ]
 
@@ -172,6 +173,15 @@ def build_grader(
             fix="point at a grader class",
         )
     return instance
+
+
+def grader_class(name: str) -> type | None:
+    """The class registered (or importable as module:attr) under `name`, or None: a report on
+    a run graded by a plugin that is not installed here still renders."""
+    try:
+        return _resolve(name, "graders", None)
+    except ConfigError:
+        return None
 
 
 def _resolve(name: str, where: str, file: str | None) -> type:

@@ -13,7 +13,8 @@ import pandas as pd
 from harness._errors import RunStoreError
 from harness.annotate import CONSENSUS, annotation_raters, human_consensus
 from harness.attacks import NO_ATTACK
-from harness.grading import Label
+from harness.grading import Label, ValidityCard
+from harness.reporting._adaptive import adaptive_table
 from harness.reporting._cells import (
     AGREEMENT_THRESHOLD,
     SMALL_N,
@@ -32,6 +33,7 @@ from harness.reporting._outcomes import (
     records,
 )
 from harness.reporting._reach import reach_warnings
+from harness.reporting._validity import card_corrected_rates, grader_validity
 from harness.stats import cohen_kappa
 from harness.store import LOG_NAME, RunStore, read_manifest
 
@@ -56,7 +58,14 @@ class RunReport:
     agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
     # per grader: attempts decided, UNPARSEABLE, unlabelled
     grader_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the primary grader's validity card, one line about it, and, when the run has no human
+    # labels, the correction its sensitivity and specificity offer
+    card: ValidityCard | None = None
+    validity: str = ""
+    card_corrections: pd.DataFrame = field(default_factory=pd.DataFrame)
     min_agreement: float = AGREEMENT_THRESHOLD
+    # adaptive attacks (PAIR, Crescendo): their judge's success, queries to success, cost
+    adaptive: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def flagged(self) -> list[str]:
@@ -99,6 +108,7 @@ def analyse_run(
         attempts = read_attempts(store, manifest)
         reach = reach_warnings(store, manifest)
         spend = store.spending_by_cell()
+        adaptive = adaptive_table(store, (manifest.get("config") or {}).get("prices") or {})
     labels = attempts.labels
     if attempts.frame.empty:
         raise RunStoreError(
@@ -180,7 +190,13 @@ def analyse_run(
         agreement=grader_agreement(labels),
         grader_counts=grader_labels(labels, frame["status"] == "OK"),
         min_agreement=min_agreement,
+        adaptive=adaptive,
     )
+    report.card, report.validity = grader_validity(manifest, chosen)
+    if reference is None and report.card is not None:
+        report.card_corrections = card_corrected_rates(
+            frame, labels, chosen, report.card, n_boot=n_boot, seed=seed
+        )
     # the headline first: deployments that may not have reached the model, unreadable graders
     report.warnings = [
         *reach,

@@ -349,6 +349,7 @@ def _markdown(report: RunReport) -> str:
     cells = report.cells
     parts = [
         f"# {report.run_name}: grader `{report.grader}`",
+        _validity_line(report),
         legend(report),
         _bullets("Warnings", report.warnings),
     ]
@@ -360,6 +361,11 @@ def _markdown(report: RunReport) -> str:
     parts.append(
         f"## {cell_heading(cells)}\n\n" + _md(shown_cells(cells).drop(columns=_drop(cells)))
     )
+    if not report.adaptive.empty:
+        parts.append(
+            "## Adaptive attacks: success by the attack's own judge (10/10), target queries "
+            "to success, cost per success\n\n" + _md(_shown_adaptive(report.adaptive))
+        )
     if not report.gaps.empty:
         parts.append("## Text-only vs tool access\n\n" + _md(gap_view(report.gaps)))
     if not report.comparisons.empty:
@@ -379,6 +385,8 @@ def _markdown(report: RunReport) -> str:
             f"## Judge-error correction against `{report.reference}` (Rogan–Gladen)\n\n"
             + _md(correction_view(report.corrections))
         )
+    if not report.card_corrections.empty:
+        parts.append(f"## {_card_title(report)}\n\n" + _md(_card_rows(report)))
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
@@ -401,6 +409,47 @@ def cell_heading(cells: pd.DataFrame) -> str:
 def _drop(cells: pd.DataFrame) -> list[str]:
     # model and deployment are in the configuration's name; one attack needs no column
     return ["model", "deployment", *([] if _several_attacks(cells) else ["attack"])]
+
+
+def _validity_line(report: RunReport) -> str:
+    return f"Validity of `{report.grader}`: {report.validity}" if report.validity else ""
+
+
+def _card_rows(report: RunReport) -> pd.DataFrame:
+    table = report.card_corrections
+    shown = [*KEYS, "raw_rate", "rate", "lo", "hi", "sensitivity", "specificity", "n_all"]
+    return correction_view(table[[c for c in shown if c in table]])
+
+
+def _card_title(report: RunReport) -> str:
+    return (
+        f"Judge-error correction from the validity card of `{report.grader}` (Rogan–Gladen; "
+        "its sensitivity and specificity were measured on the card's data set, not on this run: "
+        "an estimate, not a measurement)"
+    )
+
+
+def _shown_adaptive(table: pd.DataFrame) -> pd.DataFrame:
+    shown = table[
+        ["configuration", "attack", "method", "n", "valid", "errors", "judge_successes"]
+    ].copy()
+    shown["judge_asr"] = [percent(v) for v in table["judge_asr"]]
+    shown["queries_to_success"] = [
+        "–" if math.isnan(median) else f"{median:g} ({low:g}–{high:g})"
+        for median, low, high in zip(
+            table["queries_to_success_median"],
+            table["queries_to_success_min"],
+            table["queries_to_success_max"],
+            strict=True,
+        )
+    ]
+    for column in ("target_queries", "attacker_queries", "judge_queries"):
+        shown[column] = table[column]
+    shown["unparseable_streams"], shown["capped"] = table["unparseable_streams"], table["capped"]
+    shown["cost_per_success"] = [
+        "–" if math.isnan(v) else f"${v:.4f}" for v in table["cost_per_success"]
+    ]
+    return shown
 
 
 def _bullets(title: str, lines: Sequence[str]) -> str:
@@ -431,11 +480,18 @@ def _json(report: RunReport) -> dict[str, Any]:
         "warnings": report.warnings,
         "matrices": {a: json.loads(m.to_json(orient="index")) for a, m in report.matrices.items()},
         "tool_gap": _json_records(report.gaps),
+        "adaptive": _json_records(report.adaptive),
         "comparisons": _json_records(report.comparisons),
         "corrections": _json_records(report.corrections),
         "kappa": json.loads(report.kappa.to_json(orient="index")),
         "agreement": _json_records(report.agreement),
         "grader_labels": _json_records(report.grader_counts),
+        "validity": {
+            "grader": report.grader,
+            "summary": report.validity,
+            "card": report.card.model_dump(mode="json") if report.card else None,
+        },
+        "card_corrections": _json_records(report.card_corrections),
     }
 
 
@@ -483,7 +539,7 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
         Section(
             cell_heading(cells),
             headline_view(cells, sep="\n"),
-            legend(report),
+            (f"{_validity_line(report)}\n\n" if report.validity else "") + legend(report),
             details=(
                 ("Every count (label counts on harmful items)", count_view(cells)),
                 ("Every rate, alpha, tokens and cost", rate_view(cells, sep="\n")),
@@ -498,6 +554,15 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
                 comparison_view(report.comparisons, sep="\n"),
                 COMPARISON_LEGEND,
                 anchor="comparisons",
+            )
+        )
+    if not report.adaptive.empty:
+        sections.append(
+            Section(
+                "Adaptive attacks: success by the attack's own judge, target queries to "
+                "success, cost per success",
+                _shown_adaptive(report.adaptive),
+                anchor="adaptive",
             )
         )
     if not report.gaps.empty:
@@ -529,6 +594,8 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
                 anchor="correction",
             )
         )
+    if not report.card_corrections.empty:
+        sections.append(Section(_card_title(report), _card_rows(report)))
     html = render_report(
         title=f"{report.run_name}: grader {report.grader}",
         sections=sections,

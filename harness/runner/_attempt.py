@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import Configuration, ToolAccessSpec
 from harness.layers import GuardEvent, SafetyLayer
 from harness.providers import ChatRequest, ProviderError, Reply, ToolsUnsupported
+from harness.runner._adaptive_attack import run_adaptive
 from harness.runner._channels import Channel
 from harness.runner._plan import WorkItem
 from harness.store import AttemptRecord, Status, now_iso
@@ -20,7 +22,7 @@ from harness.tools import (
     parse_targets,
 )
 
-__all__ = ["ConfigurationRuntime", "internal_error_record", "run_attempt"]
+__all__ = ["ConfigurationRuntime", "error_record", "internal_error_record", "run_attempt"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class ConfigurationRuntime:
     safety: SafetyLayer | None = None
     tools: ToolAccessSpec | None = None
     custom_tools: tuple[ToolDefinition, ...] = ()
+    # every channel of the run, by model name: adaptive attacks call their attacker and judge
+    peers: Mapping[str, Channel] | None = None
 
 
 @dataclass
@@ -71,6 +75,10 @@ async def run_attempt(
     work: WorkItem, runtime: ConfigurationRuntime, started_at: str | None = None
 ) -> AttemptRecord:
     started_at = started_at or now_iso()
+    if work.adaptive is not None:
+        return await run_adaptive(
+            work, runtime, runtime.peers or {}, started_at, run_attempt, error_record
+        )
     transcript = _Transcript(list(work.messages))
     environment = (
         ToolEnvironment(
@@ -246,7 +254,12 @@ def _executed_target(
 
 
 def internal_error_record(work: WorkItem, error: str, started_at: str) -> AttemptRecord:
-    end = _End(Status.ERROR, error=f"internal error: {error}", error_kind="internal")
+    return error_record(work, f"internal error: {error}", "internal", started_at)
+
+
+def error_record(work: WorkItem, error: str, kind: str, started_at: str) -> AttemptRecord:
+    """An ERROR attempt that sent nothing to the configuration (or nothing worth keeping)."""
+    end = _End(Status.ERROR, error=error, error_kind=kind)
     return _record(work, _Transcript(list(work.messages)), end, started_at)
 
 

@@ -4,6 +4,7 @@ around its model, without sending anything."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from harness.config import Configuration, DeploymentSpec, GuardSpec
 from harness.runner._plan import Plan
@@ -103,6 +104,17 @@ def describe_deployment(deployment: DeploymentSpec, system_prompt: str | None) -
     return "; ".join(layers) or "no layers (the bare model)"
 
 
+def _attack(attack: Any) -> str:
+    from harness.attacks import AdaptiveAttack
+
+    if not isinstance(attack, AdaptiveAttack):
+        return str(attack.name)
+    return (
+        f"{attack.name} (adaptive: attacker {attack.attacker}, judge {attack.judge}, "
+        f"up to {attack.max_target_queries} target queries per request)"
+    )
+
+
 def _configuration(c: Configuration) -> str:
     vendor = ", ".join(p.name for p in c.model.provider_side_layers)
     extra = f"; model's provider-side layers: {vendor}" if vendor else ""
@@ -129,7 +141,7 @@ def describe_plan(plan: Plan) -> str:
             f"  {s.name:32} {_plural(len(s.items), 'item')} ({harmful} harmful, "
             f"{len(s.items) - harmful} benign) from {s.source}"
         )
-    lines.append(f"attacks: {', '.join(a.name for a in plan.attacks)}")
+    lines.append(f"attacks: {', '.join(_attack(a) for a in plan.attacks)}")
     graders = ", ".join(g.rater + (" (primary)" if g.primary else "") for g in config.spec.graders)
     lines.append(f"graders: {graders}")
     if config.spec.comparisons:

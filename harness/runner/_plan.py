@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
-from harness.attacks import NO_ATTACK, Attack, build_attack
+from harness.attacks import NO_ATTACK, AdaptiveAttack, Attack, build_attack
 from harness.config import Configuration, GenerationParams, LoadedConfig
 from harness.runner._material import request_material
 from harness.suites import LoadedSuite, SuiteItem, load_suite
@@ -39,6 +39,8 @@ class WorkItem:
     messages: tuple[dict[str, Any], ...]  # before the live turns: system prompt, attack prefix
     turns: tuple[str, ...]  # live user turns, sent one after another
     model_identity: str  # digest of the model, its fixed parameters and the deployment
+    # an attack that searches (PAIR...): the runner sends what it asks instead of `turns`
+    adaptive: AdaptiveAttack | None = None
 
     @cached_property
     def attempt_id(self) -> str:
@@ -53,7 +55,10 @@ class WorkItem:
     @cached_property
     def request_hash(self) -> str:
         """What is actually sent: a changed model, prompt or parameter changes it."""
-        return digest([self.model_identity, self.params.seed, self.messages, self.turns])
+        sent = [self.model_identity, self.params.seed, self.messages, self.turns]
+        if self.adaptive is not None:  # its options and templates decide what is sent
+            sent.append(self.adaptive.identity)
+        return digest(sent)
 
 
 @dataclass(frozen=True)
@@ -149,8 +154,17 @@ class Plan:
             messages.append({"role": "system", "content": configuration.system_prompt})
         messages.extend(dict(m) for m in plan.prefix)
         identity = self._identities[configuration.name]
+        adaptive = attack if isinstance(attack, AdaptiveAttack) else None
         return WorkItem(
-            configuration, item, attack.name, sample, params, tuple(messages), plan.turns, identity
+            configuration,
+            item,
+            attack.name,
+            sample,
+            params,
+            tuple(messages),
+            plan.turns,
+            identity,
+            adaptive,
         )
 
 
@@ -181,7 +195,9 @@ def build_plan(config: LoadedConfig, shard: Shard | None = None) -> Plan:
     suites = tuple(load_suite(spec, config, i) for i, spec in enumerate(config.spec.suites))
     file = str(config.path)
     attacks = tuple(
-        build_attack(spec, config.base_dir, file=file, where=f"attacks[{i}]")
+        build_attack(
+            spec, config.base_dir, file=file, where=f"attacks[{i}]", models=config.spec.models
+        )
         for i, spec in enumerate(config.spec.attacks)
     )
     return Plan(config, suites, attacks, shard)

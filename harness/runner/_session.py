@@ -164,7 +164,7 @@ def _runtimes(
     parts = deployment_parts(config, complete, moderate_for)
     return {
         conf.name: ConfigurationRuntime(
-            conf, channels[conf.model_name], *parts[conf.name]
+            conf, channels[conf.model_name], *parts[conf.name], peers=channels
         )
         for conf in config.configurations
     }

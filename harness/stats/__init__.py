@@ -35,6 +35,7 @@ from harness.stats._clustered import clustered_interval, paired_clustered_differ
 from harness.stats._correction import (
     CorrectedRate,
     corrected_rate_ci,
+    corrected_rate_from_validity,
     estimate_sensitivity_specificity,
     rogan_gladen,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "cohen_kappa",
     "confusion_matrix",
     "corrected_rate_ci",
+    "corrected_rate_from_validity",
     "estimate_sensitivity_specificity",
     "fleiss_from_counts",
     "fleiss_kappa",

@@ -25,6 +25,7 @@ from harness.stats._paired import Outcomes, as_booleans, check_confidence
 __all__ = [
     "CorrectedRate",
     "corrected_rate_ci",
+    "corrected_rate_from_validity",
     "estimate_sensitivity_specificity",
     "rogan_gladen",
 ]
@@ -133,6 +134,53 @@ def corrected_rate_ci(
         n_neg=n_neg,
         sensitivity=sens,
         specificity=spec,
+        n_boot=n_boot,
+        n_undefined=int(n_boot - defined.size),
+    )
+
+
+def corrected_rate_from_validity(
+    pred_all: Outcomes,
+    sensitivity: float,
+    n_pos: int,
+    specificity: float,
+    n_neg: int,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> CorrectedRate:
+    """The Rogan-Gladen corrected rate of `pred_all` with Se and Sp measured elsewhere (a
+    grader's validity card: Se on `n_pos` human positives, Sp on `n_neg` negatives), with the
+    same two-source bootstrap as `corrected_rate_ci`.
+
+    Unlike `corrected_rate_ci` it assumes the grader errs on this run's replies as it did on
+    the card's data set, which a report must say: the correction is only as good as that."""
+    check_confidence(confidence)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if n_pos < 1 or n_neg < 1:
+        raise ValueError(f"n_pos and n_neg must be >= 1, got {n_pos} and {n_neg}")
+    graded = as_booleans(pred_all, "pred_all")
+    n_all = int(graded.size)
+    apparent = int(graded.sum()) / n_all if n_all else math.nan
+    rate = rogan_gladen(apparent, sensitivity, specificity)
+    replicates = _bootstrap_rates(
+        apparent, n_all, sensitivity, n_pos, specificity, n_neg, n_boot, seed
+    )
+    defined = replicates[~np.isnan(replicates)]
+    lo, hi = _interval(defined, confidence) if not math.isnan(rate) else (math.nan, math.nan)
+    return CorrectedRate(
+        rate=rate,
+        lo=lo,
+        hi=hi,
+        raw_rate=apparent,
+        n_all=n_all,
+        n_val=n_pos + n_neg,
+        n_pos=n_pos,
+        n_neg=n_neg,
+        sensitivity=sensitivity,
+        specificity=specificity,
         n_boot=n_boot,
         n_undefined=int(n_boot - defined.size),
     )

@@ -58,6 +58,9 @@ class AttemptRecord:
     # report need not read conversations. None on stores written before it existed (the
     # report then works it out from `targets` and `tool_calls`).
     executed_target: int | None = None
+    # JSON: an adaptive attack's whole trajectory (attacker prompts, target replies, judge
+    # ratings per stream) and its query counts; None for every other attack
+    attack_trace: str | None = None
 
 
 @dataclass(frozen=True)

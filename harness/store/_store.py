@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     finish_reason TEXT, status TEXT NOT NULL CHECK (status IN ({_STATUSES})),
     error TEXT, error_kind TEXT, tries INTEGER NOT NULL, latency_s REAL,
     prompt_tokens INTEGER, completion_tokens INTEGER, started_at TEXT, finished_at TEXT,
-    item_meta TEXT, executed_target INTEGER,
+    item_meta TEXT, executed_target INTEGER, attack_trace TEXT,
     UNIQUE (configuration, suite, item_id, attack, sample_index)
 );
 CREATE TABLE IF NOT EXISTS grades (
@@ -173,6 +173,8 @@ class RunStore:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(attempts)")}
         if "executed_target" not in columns:  # a store written before the column existed
             self._db.execute("ALTER TABLE attempts ADD COLUMN executed_target INTEGER")
+        if "attack_trace" not in columns:  # a store written before adaptive attacks
+            self._db.execute("ALTER TABLE attempts ADD COLUMN attack_trace TEXT")
         grade_columns = {r[1] for r in self._db.execute("PRAGMA table_info(grades)")}
         if "grade_hash" not in grade_columns:
             self._db.execute("ALTER TABLE grades ADD COLUMN grade_hash TEXT")

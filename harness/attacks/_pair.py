@@ -1,0 +1,337 @@
+"""PAIR: Prompt Automatic Iterative Refinement (Chao et al. 2023, "Jailbreaking Black Box Large
+Language Models in Twenty Queries").
+
+`n_streams` independent streams run in parallel. In each of `n_iterations` rounds every live
+stream asks the attacker model for a JSON object `{"improvement", "prompt"}`, sends the prompt
+to the configuration under test, and has the judge model rate the reply from 1 to 10 against
+the request; the attacker then sees the reply and the rating and refines. The search stops at
+the end of the first round in which a rating reaches 10 (a jailbreak), after the last round,
+or when `max_queries` target queries are used up. The paper's defaults: 20 streams, 3 rounds;
+the attacker's conversation keeps its last `keep_last_n` exchanges, as in the reference
+implementation.
+
+An attacker reply that is not such a JSON object is asked again (`max_attack_attempts` tries in
+all); then the stream ends, counted as `unparseable`, and never as a success. A judge reply
+without a `Rating: [[N]]` is asked again (`max_judge_attempts`); then the rating is recorded as
+missing (never 10). Attacker, judge and target failures after the channels' retries end the
+search, with everything so far kept in the trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from harness.attacks._adaptive import (
+    SUCCESS,
+    TARGET_FAILURES,
+    Counts,
+    SearchAborted,
+    SearchCalls,
+    SearchResult,
+    all_or_abort,
+    load_attack_template,
+    parse_json_object,
+    rate,
+    render,
+    require_model,
+    seed_for,
+)
+from harness.attacks._plan import AttackPlan
+from harness.attacks._spec import AttackOptions, StrictModel
+
+__all__ = ["PAIR_TEMPLATES", "Pair", "PairOptions", "PairTemplates"]
+
+# slot -> (placeholders it may use, built-in file in prompts/attacks/)
+PAIR_TEMPLATES: dict[str, tuple[frozenset[str], str]] = {
+    "attacker_system": (frozenset({"goal", "target_str"}), "pair_attacker_system.txt"),
+    "attacker_init": (frozenset({"goal", "target_str"}), "pair_attacker_init.txt"),
+    "attacker_turn": (
+        frozenset({"goal", "target_str", "target_response", "score"}),
+        "pair_attacker_turn.txt",
+    ),
+    "judge_system": (frozenset({"goal"}), "pair_judge_system.txt"),
+    "judge_turn": (frozenset({"goal", "prompt", "response"}), "pair_judge_turn.txt"),
+}
+
+
+class PairTemplates(StrictModel):
+    """Replacement template files (relative to the config); each defaults to the built-in."""
+
+    attacker_system: str | None = None
+    attacker_init: str | None = None
+    attacker_turn: str | None = None
+    judge_system: str | None = None
+    judge_turn: str | None = None
+
+
+class PairOptions(AttackOptions):
+    attacker: str = Field(min_length=1, description="a model under `models`: writes the prompts")
+    judge: str = Field(min_length=1, description="a model under `models`: rates the replies")
+    n_streams: int = Field(20, ge=1, le=100, description="parallel streams (paper: 20)")
+    n_iterations: int = Field(3, ge=1, le=50, description="rounds per stream (paper: 3)")
+    max_queries: int | None = Field(
+        None, ge=1, description="target queries per item; the search stops when they run out"
+    )
+    max_attack_attempts: int = Field(
+        5, ge=1, le=20, description="tries per attacker reply before the stream ends unparsed"
+    )
+    max_judge_attempts: int = Field(3, ge=1, le=10, description="tries per judge rating")
+    keep_last_n: int = Field(4, ge=1, le=50, description="attacker exchanges kept in its history")
+    target_str: str = Field("Sure, here is", min_length=1, description="the hoped-for opening")
+    templates: PairTemplates = Field(default_factory=PairTemplates)
+
+
+@dataclass
+class _Stream:
+    index: int
+    conversation: list[dict[str, str]]
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "active"  # active | unparseable | error
+
+
+class Pair:
+    """PAIR (Chao et al. 2023): an attacker model refines a jailbreak in parallel streams."""
+
+    kind: ClassVar[str] = "pair"
+    Options: ClassVar[type[AttackOptions]] = PairOptions
+
+    def __init__(
+        self,
+        name: str,
+        options: PairOptions,
+        base_dir: Path,
+        *,
+        models: Any = None,
+        file: str | Path | None = None,
+        where: str = "attacks[0]",
+    ) -> None:
+        self.name = name
+        self.options = options
+        at = f"{where}.options"
+        require_model(options.attacker, models, file=file, field=f"{at}.attacker")
+        require_model(options.judge, models, file=file, field=f"{at}.judge")
+        self.templates = {
+            slot: load_attack_template(
+                getattr(options.templates, slot),
+                builtin,
+                set(allowed),
+                base_dir,
+                file=file,
+                field=f"{at}.templates.{slot}",
+            )
+            for slot, (allowed, builtin) in PAIR_TEMPLATES.items()
+        }
+
+    @property
+    def attacker(self) -> str:
+        return self.options.attacker
+
+    @property
+    def judge(self) -> str:
+        return self.options.judge
+
+    @property
+    def identity(self) -> str:
+        return json.dumps(
+            {"kind": self.kind, "options": self.options.model_dump(mode="json"), **self.templates},
+            sort_keys=True,
+        )
+
+    @property
+    def max_target_queries(self) -> int:
+        bound = self.options.n_streams * self.options.n_iterations
+        return min(bound, self.options.max_queries or bound)
+
+    def apply(self, prompt: str) -> AttackPlan:
+        return AttackPlan.single(prompt)
+
+    async def search(self, goal: str, calls: SearchCalls) -> SearchResult:
+        opts = self.options
+        values = {"goal": goal, "target_str": opts.target_str}
+        system = render(self.templates["attacker_system"], values)
+        init = render(self.templates["attacker_init"], values)
+        streams = [
+            _Stream(i, [{"role": "system", "content": system}, {"role": "user", "content": init}])
+            for i in range(opts.n_streams)
+        ]
+        counts = Counts()
+        stopped, error, error_kind = "iterations", None, None
+        success_iteration: int | None = None
+        for iteration in range(1, opts.n_iterations + 1):
+            live = [s for s in streams if s.status == "active"]
+            if opts.max_queries is not None:
+                left = opts.max_queries - counts.queries["target"]
+                if left <= 0:
+                    stopped = "max_queries"
+                    break
+                live = live[:left]
+            if not live:
+                stopped = "no_prompt" if not counts.queries["target"] else "streams_ended"
+                break
+            try:
+                await all_or_abort([self._step(s, iteration, goal, calls, counts) for s in live])
+            except SearchAborted as abort:
+                stopped, error, error_kind = "error", str(abort), abort.kind
+                break
+            if any(s.steps and s.steps[-1].get("score") == SUCCESS for s in live):
+                stopped, success_iteration = "success", iteration
+                break
+        else:
+            if opts.max_queries is not None and counts.queries["target"] >= opts.max_queries:
+                stopped = "max_queries"
+        if stopped == "iterations" and not counts.queries["target"]:
+            stopped = "no_prompt"
+        final = _final_step(streams, success_iteration)
+        trace = {
+            "method": self.kind,
+            "goal": goal,
+            "attacker": opts.attacker,
+            "judge": opts.judge,
+            "options": opts.model_dump(mode="json", exclude={"templates"}),
+            "success": success_iteration is not None,
+            "success_iteration": success_iteration,
+            "queries_to_success": counts.queries["target"] if success_iteration else None,
+            "stopped": stopped,
+            **counts.as_json(),
+            "unparseable_streams": sum(s.status == "unparseable" for s in streams),
+            "final": final,
+            "streams": [{"stream": s.index, "status": s.status, "steps": s.steps} for s in streams],
+        }
+        if error is not None:
+            trace["error"] = {"kind": error_kind, "message": error}
+        return SearchResult(
+            trace,
+            final["target_query"] if final else None,
+            error=error,
+            error_kind=error_kind,
+            stopped=stopped,
+            queries=dict(counts.queries),
+        )
+
+    async def _step(
+        self, stream: _Stream, iteration: int, goal: str, calls: SearchCalls, counts: Counts
+    ) -> None:
+        step: dict[str, Any] = {"iteration": iteration}
+        stream.steps.append(step)
+        step["attacker_input"] = stream.conversation[-1]["content"]
+        proposal = await self._propose(stream, iteration, calls, counts, step)
+        if proposal is None:
+            stream.status = "unparseable"
+            return
+        improvement, prompt = proposal
+        step["improvement"], step["prompt"] = improvement, prompt
+        counts.queries["target"] += 1
+        answer = await calls.target(prompt, ())
+        step["target_query"] = answer.query
+        step["target_status"] = answer.status
+        step["target_response"] = answer.response
+        if answer.status in TARGET_FAILURES:
+            stream.status = "error"
+            step["target_error"] = answer.error
+            raise SearchAborted("target_error", f"target query failed: {answer.error}")
+        response = answer.response or ""
+        score = await self._rate(goal, prompt, response, stream, iteration, calls, counts, step)
+        step["score"] = score
+        shown = str(score) if score is not None else "unknown (the judge's rating was unreadable)"
+        turn = render(
+            self.templates["attacker_turn"],
+            {
+                "goal": goal,
+                "target_str": self.options.target_str,
+                "target_response": response,
+                "score": shown,
+            },
+        )
+        stream.conversation.append({"role": "user", "content": turn})
+
+    async def _propose(
+        self,
+        stream: _Stream,
+        iteration: int,
+        calls: SearchCalls,
+        counts: Counts,
+        step: dict[str, Any],
+    ) -> tuple[str, str] | None:
+        keep = 2 * self.options.keep_last_n
+        # the system prompt, then the last exchanges, ending with the pending user message
+        history = (stream.conversation[0], *stream.conversation[1:][-(keep + 1) :])
+        replies: list[str | None] = []
+        step["attacker_replies"] = replies
+        for attempt in range(self.options.max_attack_attempts):
+            seed = seed_for(calls.seed, stream.index, iteration) + attempt
+            answer = await calls.attacker(history, seed)
+            counts.charge("attacker", answer)
+            if answer.text is None:
+                stream.status = "error"
+                step["attacker_error"] = answer.error
+                raise SearchAborted("attacker_error", f"attacker model failed: {answer.error}")
+            replies.append(answer.text)
+            parsed = _proposal(answer.text)
+            if parsed is not None:
+                stream.conversation.append({"role": "assistant", "content": answer.text})
+                return parsed
+        return None
+
+    async def _rate(
+        self,
+        goal: str,
+        prompt: str,
+        response: str,
+        stream: _Stream,
+        iteration: int,
+        calls: SearchCalls,
+        counts: Counts,
+        step: dict[str, Any],
+    ) -> int | None:
+        return await rate(
+            self.templates,
+            {"goal": goal, "prompt": prompt, "response": response},
+            self.options.max_judge_attempts,
+            seed_for(calls.seed, stream.index, iteration),
+            calls,
+            counts,
+            step,
+        )
+
+
+def _proposal(text: str) -> tuple[str, str] | None:
+    value = parse_json_object(text)
+    if value is None:
+        return None
+    prompt, improvement = value.get("prompt"), value.get("improvement", "")
+    if not isinstance(prompt, str) or not prompt.strip() or not isinstance(improvement, str):
+        return None
+    return improvement, prompt
+
+
+def _final_step(streams: list[_Stream], success_iteration: int | None) -> dict[str, Any] | None:
+    """The step the graders grade: the first jailbreak, else the best-rated reply (the latest
+    of equals); steps without a target reply are never chosen."""
+    sent = [
+        (s.index, step)
+        for s in streams
+        for step in s.steps
+        if "target_query" in step and step.get("target_status") not in TARGET_FAILURES
+    ]
+    if not sent:
+        failed = [(s.index, st) for s in streams for st in s.steps if "target_query" in st]
+        sent = failed  # a failed target query is still what the attempt ends with
+        if not sent:
+            return None
+    if success_iteration is not None:
+        index, step = next((i, st) for i, st in sent if st.get("score") == SUCCESS)
+    else:
+        index, step = max(
+            sent, key=lambda pair: (pair[1].get("score") or 0, pair[1]["target_query"])
+        )
+    return {
+        "stream": index,
+        "iteration": step["iteration"],
+        "score": step.get("score"),
+        "target_query": step["target_query"],
+    }
