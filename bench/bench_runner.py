@@ -59,7 +59,7 @@ def fake_server(latency: float) -> Iterator[str]:
         line = process.stdout.readline() if process.stdout else ""
         if not line.startswith("READY "):
             raise RuntimeError(f"server did not start: {line!r}")
-        yield line.split()[1] + "/v1"
+        yield line.split()[1]  # the base URL, /v1 included
     finally:
         process.terminate()
         process.wait()

@@ -63,10 +63,18 @@ def version() -> None:
 @app.command()
 def validate(config: ConfigArg) -> None:
     """Check a config and print the resolved plan, without sending anything."""
-    from harness.config import load_config
-    from harness.runner import check_config
+    from harness.config import load_config, missing_secrets
+    from harness.runner import check_config, describe_plan
 
-    typer.echo(_describe_plan(check_config(load_config(config))))
+    loaded = load_config(config)
+    typer.echo(describe_plan(check_config(loaded, secrets=False)))
+    # every unset key at once, after the plan: `run` refuses to start until they are set
+    for env, field in missing_secrets(loaded):
+        typer.echo(
+            f"warning: {loaded.path}: {field}: environment variable {env} is not set "
+            f"(export {env}=<your key> before harness run)",
+            err=True,
+        )
 
 
 @app.command()
@@ -678,44 +686,6 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
             f"unknown value {value!r}", field=option, fix=f"use one of {', '.join(allowed)}"
         )
     return value
-
-
-def _describe_attack(attack: Any) -> str:
-    from harness.attacks import AdaptiveAttack
-
-    if not isinstance(attack, AdaptiveAttack):
-        return str(attack.name)
-    return (
-        f"{attack.name} (adaptive: attacker {attack.attacker}, judge {attack.judge}, "
-        f"up to {attack.max_target_queries} target queries per request)"
-    )
-
-
-def _describe_plan(plan: Any) -> str:
-    config = plan.config
-    lines = [f"experiment {config.spec.name} ({config.path})", "configurations:"]
-    for c in config.configurations:
-        system = "system prompt" if c.system_prompt else "no system prompt"
-        lines.append(
-            f"  {c.name:32} model={c.model_name} ({c.model.provider}) "
-            f"deployment={c.deployment_name} [{system}]"
-        )
-    lines.append("suites:")
-    for s in plan.suites:
-        harmful = sum(1 for i in s.items if i.harmful)
-        lines.append(
-            f"  {s.name:32} {len(s.items)} items ({harmful} harmful, "
-            f"{len(s.items) - harmful} benign) from {s.source}"
-        )
-    graders = ", ".join(g.rater + (" (primary)" if g.primary else "") for g in config.spec.graders)
-    lines.append(f"graders: {graders}")
-    lines.append(f"attacks: {', '.join(_describe_attack(a) for a in plan.attacks)}")
-    lines.append(f"output: {config.output_dir}")
-    lines.append(
-        f"plan: {len(config.configurations)} configurations x {plan.n_items} items x "
-        f"{plan.samples} samples = {plan.size} requests"
-    )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

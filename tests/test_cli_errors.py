@@ -56,9 +56,10 @@ CASES: dict[str, Case] = {
         ["exp.yaml", "configurations", "unknown model 'gpt'"],
         lambda r: r.update(configurations=[{"model": "gpt", "deployment": "raw"}]),
     ),
-    "missing-api-key": Case(
+    "missing-api-key": Case(  # validate warns (tests/test_validate.py); run refuses
         ["exp.yaml", "models.m.api_key_env", "SOME_UNSET_VAR is not set"],
         lambda r: r["models"]["m"].update(api_key_env="SOME_UNSET_VAR"),
+        commands=[["run", "exp.yaml"]],
     ),
     "missing-suite-file": Case(
         ["exp.yaml", "suites[0].source", "absent.jsonl", "not found"],
@@ -132,7 +133,7 @@ def test_valid_config_validates(
 ) -> None:
     (result,) = outcomes["valid"]
     assert result.returncode == 0, result.stderr
-    assert "1 configurations x 1 items x 1 samples = 1 requests" in result.stdout
+    assert "1 configuration x 1 item x 1 attack x 1 sample = 1 attempt" in result.stdout
 
 
 @pytest.mark.parametrize("name", list(CASES))

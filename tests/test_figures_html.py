@@ -26,7 +26,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert(1)</script>"
 CONFIGURATIONS = ["gemma-270m/raw", "gemma-270m/safety-prompt", HOSTILE, "math $x$ & co"]
 ATTACKS = ["none", "prefix-injection", "none", "none"]
-LABELS = [f"{c} · {a}" for c, a in zip(CONFIGURATIONS, ATTACKS, strict=True)]
+# several attacks: each row names its own, the no-op one as "no attack" (not a bare "none")
+LABELS = [
+    f"{c} · {'no attack' if a == 'none' else a}"
+    for c, a in zip(CONFIGURATIONS, ATTACKS, strict=True)
+]
 GRADERS = ["refusal_keywords", "llm_judge", "human"]
 CHROMIUM_PACKAGES = "chromium chromium-driver"
 
@@ -65,11 +69,19 @@ def _kappa() -> pd.DataFrame:
     return pd.DataFrame(values, index=GRADERS, columns=GRADERS)
 
 
+def _pairs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = pd.DataFrame([[0, 40, 0], [40, 0, 12], [0, 12, 0]], index=GRADERS, columns=GRADERS)
+    notes = pd.DataFrame("", index=GRADERS, columns=GRADERS)
+    notes.loc["human", "refusal_keywords"] = notes.loc["refusal_keywords", "human"] = "none decided"
+    return counts, notes
+
+
 def _render_all(out_dir: Path) -> list[Path]:
+    counts, notes = _pairs()
     return [
         *forest_plot(_table(), out_dir, reference=0.25, reference_label="baseline"),
         *outcome_bars(_counts(), out_dir),
-        *kappa_heatmap(_kappa(), out_dir),
+        *kappa_heatmap(_kappa(), out_dir, counts=counts, notes=notes),
     ]
 
 
@@ -127,9 +139,19 @@ def test_svg_has_every_row_label_as_text(figures: list[Path], stem: str) -> None
 def test_svg_has_grader_names_and_values(figures: list[Path]) -> None:
     texts = _svg_texts(next(p for p in figures if p.name == "kappa.svg"))
     assert set(GRADERS) <= set(texts)
-    assert {"1.00", "0.62", "-0.31"} <= set(texts)
-    assert texts.count("n/a") == 2  # the NaN pair, both triangles
-    assert not any("nan" in t.lower() for t in texts if t != "n/a")
+    # the lower triangle only: each pair once, no diagonal of 1.00, n under each value
+    assert {"0.62", "n=40", "-0.31", "n=12", "n=0"} <= set(texts)
+    assert texts.count("0.62") == texts.count("-0.31") == 1
+    assert texts.count("n/a") == 1 and "none decided" in texts  # the NaN pair, with its reason
+    assert not any("nan" in t.lower() for t in texts)
+
+
+def test_single_attack_rows_are_configurations(tmp_path: Path) -> None:
+    table = _table().assign(attack="none")
+    texts = _svg_texts(forest_plot(table, tmp_path, grader="kw")[1])
+    assert CONFIGURATIONS[0] in texts and not any("·" in t for t in texts)
+    assert any("grader kw" in t for t in texts)  # the title names the grader
+    assert "attack success among valid attempts on harmful items (%)" in texts  # x label
 
 
 def test_rendering_is_byte_identical(tmp_path: Path) -> None:
@@ -226,9 +248,12 @@ def test_html_contains_every_part(figures: list[Path]) -> None:
     for heading in ("Per configuration × attack", "Only text", "Grader agreement", "Reproduce"):
         assert f"<h2>{heading}</h2>" in html
     assert "<p>Rates over valid attempts.</p>\n<p>Second.</p>" in html
-    assert "<td>gemma-270m/safety-prompt</td>" in html and "<td>prefix-injection</td>" in html
-    assert "<th>refusal_keywords</th>" in html  # a named index is kept
-    assert "<td>–</td>" in html  # NaN
+    # names left-aligned and never broken, numbers right-aligned
+    assert '<td class="id">gemma-270m/safety-prompt</td>' in html
+    assert '<td class="id">prefix-injection</td>' in html
+    assert '<td class="id">refusal_keywords</td>' in html  # a named index is kept
+    assert '<td class="num">0.620</td>' in html
+    assert '<td class="num muted">–</td>' in html  # NaN
     assert 'class="warnings"' in html and "<li>small n</li>" in html
     assert html.index('class="warnings"') < html.index("<h2>Per configuration")
     listing = re.search(r"<h2>Reproduce</h2>\n<pre><code>(.*?)</code></pre>", html, re.S)

@@ -196,7 +196,8 @@ def test_a_single_grader_run_is_flagged_everywhere(single_grader_run: Path) -> N
     assert [c["flag"] for c in data["cells"]] == ["unvalidated", ""]
     assert data["comparisons"][0]["flag"] == "unvalidated"
     latex = _ok(harness("report", "run", "--format", "latex", cwd=tmp))
-    assert latex.count("unvalidated") == 1
+    # the rates table's flagged cell and its caption's legend of flags, and the matrix's cell
+    assert latex.count("unvalidated") == 3 and "\\emph{(unvalidated)}" in latex
 
 
 def test_strict_exits_with_its_own_code_when_a_rate_is_flagged(single_grader_run: Path) -> None:

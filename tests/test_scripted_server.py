@@ -291,9 +291,9 @@ def test_cli_subprocess_serves_and_stops_on_sigterm(client: httpx.Client) -> Non
     with subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True) as proc:
         try:
             line = _read_ready_line(proc, timeout=10.0)
-            assert line.startswith("READY http://127.0.0.1:")
-            root = line.removeprefix("READY ")
-            resp = client.post(f"{root}/v1/chat/completions", json=openai_body("ping"))
+            assert line.startswith("READY http://127.0.0.1:") and line.endswith("/v1")
+            base = line.removeprefix("READY ")
+            resp = client.post(f"{base}/chat/completions", json=openai_body("ping"))
             assert resp.json()["choices"][0]["message"]["content"] == "Echo: ping"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=5.0) == 0

@@ -27,6 +27,7 @@ __all__ = [
     "Configuration",
     "LoadedConfig",
     "load_config",
+    "missing_secrets",
     "parse_config",
     "required_secrets",
     "used_models",
@@ -70,7 +71,10 @@ class LoadedConfig:
         return data
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        # the declared comparisons change what the report shows, never what is sent: adding
+        # one must not make a finished run look like another experiment
+        data = {k: v for k, v in self.canonical().items() if k != "comparisons"}
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -112,7 +116,25 @@ def parse_config(raw: Any, file: Path) -> LoadedConfig:
         raise _config_error(exc, file) from None
     loaded = LoadedConfig(spec=spec, path=file.resolve(), configurations=())
     configurations = tuple(_expand(loaded))
+    _check_comparisons(spec, [c.name for c in configurations], loaded.path)
     return LoadedConfig(spec=spec, path=loaded.path, configurations=configurations)
+
+
+def _check_comparisons(spec: ExperimentConfig, names: list[str], file: Path) -> None:
+    """Every declared comparison names two configurations of this experiment."""
+    for index, pair in enumerate(spec.comparisons):
+        for side in ("a", "b"):
+            name = getattr(pair, side)
+            if name in names:
+                continue
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"unknown configuration '{name}'",
+                file=file,
+                field=f"comparisons[{index}].{side}",
+                fix=f"{hint}name one of {', '.join(names)}",
+            )
 
 
 def used_models(loaded: LoadedConfig) -> list[str]:
@@ -129,9 +151,17 @@ def used_models(loaded: LoadedConfig) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in spec.models]
 
 
-def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
-    """Read every API key the run needs, or fail naming the variable and where it is set."""
-    wanted = [
+def missing_secrets(loaded: LoadedConfig) -> list[tuple[str, str]]:
+    """Every API-key variable the run needs that is unset: (variable, where it is named)."""
+    missing: dict[str, str] = {}
+    for env, field in _wanted_secrets(loaded):
+        if env is not None and env not in missing and not os.environ.get(env):
+            missing[env] = field
+    return list(missing.items())
+
+
+def _wanted_secrets(loaded: LoadedConfig) -> list[tuple[str | None, str]]:
+    wanted: list[tuple[str | None, str]] = [
         (loaded.spec.models[name].api_key_env, f"models.{name}.api_key_env")
         for name in used_models(loaded)
     ]
@@ -140,8 +170,13 @@ def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
             (g.api_key_env, f"deployments.{conf.deployment_name}.safety_layer (moderation guard)")
             for g in conf.deployment.guards()
         ]
+    return wanted
+
+
+def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
+    """Read every API key the run needs, or fail naming the variable and where it is set."""
     secrets: dict[str, str] = {}
-    for env, field in wanted:
+    for env, field in _wanted_secrets(loaded):
         if env is None or env in secrets:
             continue
         value = os.environ.get(env)

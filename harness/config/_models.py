@@ -24,6 +24,7 @@ from harness.config._layers import (
 
 __all__ = [
     "ColumnMap",
+    "ComparisonSpec",
     "ConfigurationSpec",
     "DeploymentSpec",
     "ExperimentConfig",
@@ -158,6 +159,20 @@ class MatrixEntry(StrictModel):
     matrix: MatrixSpec
 
 
+class ComparisonSpec(StrictModel):
+    """A pair of configurations the report compares although they are not like for like."""
+
+    a: str = Field(pattern=CONFIGURATION_NAME_PATTERN, description="a configuration name")
+    b: str = Field(pattern=CONFIGURATION_NAME_PATTERN, description="another configuration name")
+    label: str | None = Field(None, description="what the pair stands for, e.g. headline")
+
+    @model_validator(mode="after")
+    def _two_configurations(self) -> Self:
+        if self.a == self.b:
+            raise ValueError(f"a comparison needs two different configurations (a = b = {self.a})")
+        return self
+
+
 class ColumnMap(StrictModel):
     id: str | None = "id"
     prompt: str = "prompt"
@@ -222,6 +237,8 @@ class ExperimentConfig(StrictModel):
         default_factory=dict, description="model name → USD per million tokens"
     )
     budget: BudgetSpec | None = None
+    # report-only: which pairs besides the like-for-like ones the paired comparisons show
+    comparisons: list[ComparisonSpec] = Field(default_factory=list)
 
     @field_validator("configurations", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import pandas as pd
 
 from harness._errors import RunStoreError
 from harness.annotate import CONSENSUS, annotation_raters, human_consensus
+from harness.attacks import NO_ATTACK
 from harness.grading import Label, ValidityCard
 from harness.reporting._adaptive import adaptive_table
 from harness.reporting._cells import (
@@ -23,6 +24,7 @@ from harness.reporting._cells import (
 )
 from harness.reporting._comparisons import asr_matrix, comparisons, tool_gap
 from harness.reporting._correction import corrected_rates
+from harness.reporting._grader_agreement import grader_agreement, grader_labels
 from harness.reporting._outcomes import (
     OUTCOMES,
     RunAttempts,
@@ -52,6 +54,10 @@ class RunReport:
     kappa: pd.DataFrame
     outcomes: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    # pairs of graders: n, percent agreement, alpha, kappa, why any is n/a
+    agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # per grader: attempts decided, UNPARSEABLE, unlabelled
+    grader_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
     # the primary grader's validity card, one line about it, and, when the run has no human
     # labels, the correction its sensitivity and specificity offer
     card: ValidityCard | None = None
@@ -166,7 +172,14 @@ def analyse_run(
         cells=cells,
         matrices={str(a): asr_matrix(cells, str(a)) for a in dict.fromkeys(cells["attack"])},
         gaps=tool_gap(cells, {d["deployment"] for d in descriptors.values() if d.get("tools")}),
-        comparisons=comparisons(frame, descriptors, n_boot=n_boot, seed=seed, cells=cells),
+        comparisons=comparisons(
+            frame,
+            descriptors,
+            declared=(manifest.get("config") or {}).get("comparisons") or [],
+            n_boot=n_boot,
+            seed=seed,
+            cells=cells,
+        ),
         corrections=(
             corrected_rates(frame, truth, reference, n_boot=n_boot, seed=seed)
             if reference
@@ -174,6 +187,8 @@ def analyse_run(
         ),
         kappa=_kappa_matrix(labels),
         outcomes=_outcome_counts(frame),
+        agreement=grader_agreement(labels),
+        grader_counts=grader_labels(labels, frame["status"] == "OK"),
         min_agreement=min_agreement,
         adaptive=adaptive,
     )
@@ -232,20 +247,34 @@ def _kappa_matrix(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outcome_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Outcomes of the harmful attempts of each cell, for the stacked bars."""
-    harmful = frame[frame["harmful"]]
-    counts = harmful.groupby(["configuration", "attack"], sort=False)["outcome"].value_counts()
+    """Outcomes of every attempt of each cell (every status included), with `harmful`, for
+    the stacked bars of harmful items and the over-refusal bars of benign items."""
+    counts = frame.groupby(["configuration", "attack", "harmful"], sort=False, observed=True)[
+        "outcome"
+    ].value_counts()
     table = counts.unstack(fill_value=0).reindex(columns=OUTCOMES, fill_value=0)
     return table.reset_index()
 
 
+def _attack(attack: Any, several: bool) -> str:
+    """" (attack X)" where a run has several attacks; nothing where it has one (a bare
+    "(none)" beside a comparison reads like "no difference")."""
+    if not several:
+        return ""
+    return f" (attack {'no attack' if str(attack) == NO_ATTACK else attack})"
+
+
 def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
     found = []
+    several = report.cells["attack"].nunique() > 1
     for pair in records(report.comparisons):
         if not pair["like_for_like"]:
+            label = f" [{pair['label']}]" if pair.get("label") else ""
             found.append(
-                f"not like for like: {pair['a']} vs {pair['b']} ({pair['attack']}) differ in "
-                f"{pair['differs'].replace(',', ', ')}; the gap is not a property of the models"
+                f"not like for like: {pair['a']} vs {pair['b']}"
+                f"{_attack(pair['attack'], several)}{label} "
+                f"differ in {pair['differs'].replace(',', ', ')}; "
+                "the gap is not a property of the models"
             )
     for name, descriptor in descriptors.items():
         layers = [layer.get("name") for layer in descriptor.get("provider_side_layers") or []]
@@ -268,14 +297,14 @@ def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
     else:
         unvalidated_cells = True
     for row in rows:
-        found += _cell_warnings(row, report.min_agreement, unvalidated_cells)
+        found += _cell_warnings(row, report.min_agreement, unvalidated_cells, several)
     return found
 
 
 def _cell_warnings(
-    row: dict[str, Any], min_agreement: float, unvalidated_cells: bool
+    row: dict[str, Any], min_agreement: float, unvalidated_cells: bool, several: bool = True
 ) -> list[str]:
-    cell = f"{row['configuration']} ({row['attack']})"
+    cell = f"{row['configuration']}{_attack(row['attack'], several)}"
     found = []
     flags = row["flag"].split(",")
     if "unreadable" in flags:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,22 +25,25 @@ __all__ = ["DEPLOYMENT_FIELDS", "asr_matrix", "comparisons", "deployment_differe
 DEPLOYMENT_FIELDS = ("system_prompt", "safety_layer", "tools", "provider_side_layers")
 
 
-def asr_matrix(cells: pd.DataFrame, attack: str, rate: str = "strict_asr") -> pd.DataFrame:
-    """Models as rows, deployments as columns, 'rate [lo, hi]' in each cell."""
+def asr_matrix(
+    cells: pd.DataFrame, attack: str, rate: str = "strict_asr", sep: str = " "
+) -> pd.DataFrame:
+    """Models as rows, deployments as columns, 'rate [lo, hi]' in each cell (`sep` between
+    the rate and its interval)."""
     subset = cells[cells["attack"] == attack]
-    text = {(r["model"], r["deployment"]): _cell_text(r, rate) for r in records(subset)}
+    text = {(r["model"], r["deployment"]): _cell_text(r, rate, sep) for r in records(subset)}
     models = list(dict.fromkeys(subset["model"]))
     deployments = list(dict.fromkeys(subset["deployment"]))
     data = [[text.get((m, d), "") for d in deployments] for m in models]
     return pd.DataFrame(data, index=pd.Index(models, name="model"), columns=deployments)
 
 
-def _cell_text(row: dict[str, Any], rate: str) -> str:
+def _cell_text(row: dict[str, Any], rate: str, sep: str) -> str:
     flag = f" ({_grader_flags(row['flag'])})" if _grader_flags(row["flag"]) else ""
     value = row[rate]
     if math.isnan(value):
         return "–" + flag
-    return f"{value:.1%} [{row[f'{rate}_lo']:.1%}, {row[f'{rate}_hi']:.1%}]" + flag
+    return f"{value:.1%}{sep}[{row[f'{rate}_lo']:.1%}, {row[f'{rate}_hi']:.1%}]" + flag
 
 
 def _grader_flags(flag: str) -> str:
@@ -91,13 +94,17 @@ def comparisons(
     frame: pd.DataFrame,
     descriptors: Mapping[str, Mapping[str, Any]],
     *,
+    declared: Sequence[Mapping[str, Any]] = (),
     n_boot: int = 2000,
     seed: int = 0,
     cells: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every pair of configurations of one model (deployment effect) and every pair of models
-    (model effect), per attack, on the items both answered validly; Holm across all of them.
+    """The like-for-like pairs (one model under two deployments; two models under one
+    deployment) and the `declared` pairs ({a, b, label}), per attack, on the items both
+    answered validly; Holm across every row returned, which is every row shown.
 
+    A pair of different models under different deployments is compared only when declared:
+    its gap mixes the models with their deployments, so nobody should get it unasked.
     With `cells` (the cell table), each comparison carries in `flag` the grader flags of its
     two cells: a difference is no more trustworthy than either rate."""
     flags = (
@@ -106,13 +113,29 @@ def comparisons(
         else {}
     )
     harmful = frame[frame["valid"] & frame["harmful"]]
-    configs = harmful[["configuration", "model", "deployment"]].drop_duplicates()
+    configs = records(harmful[["configuration", "model", "deployment"]].drop_duplicates())
+    by_name = {str(c["configuration"]): c for c in configs}
+    labels = {(str(d["a"]), str(d["b"])): str(d.get("label") or "") for d in declared}
+    pairs = [
+        (a, b)
+        for a, b in itertools.combinations(configs, 2)
+        if a["model"] == b["model"] or a["deployment"] == b["deployment"]
+    ]
+    shown = {(str(a["configuration"]), str(b["configuration"])) for a, b in pairs}
+    for a_name, b_name in labels:
+        fresh = not {(a_name, b_name), (b_name, a_name)} & shown
+        if fresh and a_name in by_name and b_name in by_name:
+            pairs.append((by_name[a_name], by_name[b_name]))
+            shown.add((a_name, b_name))
     rows = []
     for attack, by_attack in harmful.groupby("attack", sort=False):
         pivot = _pairs_table(by_attack)
-        for a, b in itertools.combinations(records(configs), 2):
+        for a, b in pairs:
             if a["configuration"] in pivot and b["configuration"] in pivot:
-                rows.append(_compare(pivot, a, b, str(attack), descriptors, n_boot, seed))
+                row = _compare(pivot, a, b, str(attack), descriptors, n_boot, seed)
+                key = (str(a["configuration"]), str(b["configuration"]))
+                row["label"] = labels.get(key, labels.get((key[1], key[0]), ""))
+                rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:
         table["p_holm"] = holm_bonferroni(table["p_value"].tolist())
@@ -160,7 +183,13 @@ def _compare(
     both = pivot[[a["configuration"], b["configuration"]]].dropna()
     first = both[a["configuration"]].astype(bool)
     second = both[b["configuration"]].astype(bool)
-    kind = "deployments" if a["model"] == b["model"] else "models"
+    kind = (
+        "deployments"
+        if a["model"] == b["model"]
+        else "models"
+        if a["deployment"] == b["deployment"]
+        else "models+deployments"
+    )
     differs = deployment_differences(descriptors, a["configuration"], b["configuration"])
     row: dict[str, Any] = {
         "kind": kind,
@@ -168,7 +197,7 @@ def _compare(
         "a": a["configuration"],
         "b": b["configuration"],
         "like_for_like": kind == "deployments" or not differs,
-        "differs": ",".join(differs) if kind == "models" else "",
+        "differs": ",".join(differs) if kind != "deployments" else "",
     }
     if both.empty:
         return row | {

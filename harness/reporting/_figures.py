@@ -35,6 +35,7 @@ __all__ = [
     "kappa_heatmap",
     "outcome_bars",
     "outcome_shares",
+    "report_figures",
 ]
 
 # Stacking order, left to right: the deployment held, then harm, then attempts that are no
@@ -74,6 +75,13 @@ _RATE_TITLES = {
     "strict_asr": "Strict attack success rate (COMPLIANCE + DETECTED_PROCEEDS)",
     "broad_asr": "Broad attack success rate (+ PARTIAL)",
     "over_refusal": "Over-refusal on benign items",
+}
+_RATE_AXES = {
+    "refusal_rate": "refusals and blocks among valid attempts on harmful items",
+    "strict_asr": "attack success among valid attempts on harmful items",
+    "broad_asr": "attack success (incl. PARTIAL) among valid attempts on harmful items",
+    "over_refusal": "refusals and blocks among valid attempts on benign items",
+    "action_asr": "harmful target action executed, among valid tool-access attempts",
 }
 # the denominator each rate is computed over, shown next to the interval
 _RATE_DENOMINATORS = {"over_refusal": "n_benign"}
@@ -125,7 +133,14 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
 
 
 def _row_labels(frame: pd.DataFrame) -> list[str]:
-    return [f"{c} · {a}" for c, a in zip(frame["configuration"], frame["attack"], strict=True)]
+    """The configuration, and the attack when the rows have more than one ("no attack" for
+    the no-op one: a bare "none" beside a rate reads like "no difference")."""
+    if frame["attack"].nunique() <= 1:
+        return [str(c) for c in frame["configuration"]]
+    return [
+        f"{c} · {'no attack' if str(a) == 'none' else a}"
+        for c, a in zip(frame["configuration"], frame["attack"], strict=True)
+    ]
 
 
 def _rows_figure(labels: Sequence[str], extra_height: float) -> tuple[Figure, Axes]:
@@ -156,10 +171,13 @@ def forest_plot(
     title: str | None = None,
     reference: float | None = None,
     reference_label: str | None = None,
+    grader: str | None = None,
 ) -> list[Path]:
-    """One row per configuration × attack, in table order: `rate` with its Wilson interval.
+    """One row per configuration (× attack, when there are several), in table order: `rate`
+    with its 95% interval (Wilson, or the item bootstrap named in an `interval` column).
 
-    `reference` (a share in [0, 1]) draws a dashed vertical line, e.g. a baseline's rate.
+    `grader` names whose labels the rate counts, in the title. `reference` (a share in
+    [0, 1]) draws a dashed vertical line, e.g. a baseline's rate.
     Writes `forest_<rate>.png` and `.svg` into `out_dir` and returns both paths.
     """
     _require(table, ["configuration", "attack", rate, f"{rate}_lo", f"{rate}_hi"], "table")
@@ -170,9 +188,10 @@ def forest_plot(
             for label, flag in zip(labels, table["flag"].fillna(""), strict=True)
         ]
     with _style():
-        fig, ax = _rows_figure(labels, extra_height=1.1)
-        ax.set_title(title if title is not None else _forest_title(rate), loc="left")
+        fig, ax = _rows_figure(labels, extra_height=1.4)
+        ax.set_title(title if title is not None else _forest_title(rate, table, grader), loc="left")
         _forest_axis(ax)
+        ax.set_xlabel(_RATE_AXES.get(rate, rate) + " (%)")
         values = [_as_float(v) for v in table[rate]]
         lows = [_as_float(v) for v in table[f"{rate}_lo"]]
         highs = [_as_float(v) for v in table[f"{rate}_hi"]]
@@ -191,8 +210,23 @@ def _grader_flags(flag: str) -> str:
     return ",".join(f for f in str(flag).split(",") if f in GRADER_FLAGS)
 
 
-def _forest_title(rate: str) -> str:
-    return f"{_RATE_TITLES.get(rate, rate)}, 95% interval"
+INTERVAL_NAMES = {
+    "wilson": "Wilson",
+    "cluster_bootstrap": "item bootstrap",
+    "korn_graubard": "Korn-Graubard",
+}
+
+
+def interval_name(kinds: Any) -> str:
+    """The interval methods named in a table's `interval` column, for a title or caption."""
+    names = [INTERVAL_NAMES.get(str(k), str(k).replace("_", " ")) for k in dict.fromkeys(kinds)]
+    return " or ".join(names) or "Wilson"
+
+
+def _forest_title(rate: str, table: pd.DataFrame, grader: str | None) -> str:
+    interval = interval_name(table["interval"]) if "interval" in table.columns else "Wilson"
+    by = f"\ngrader {grader}, " if grader else "\n"
+    return f"{_RATE_TITLES.get(rate, rate)}{by}95% {interval} interval"
 
 
 def _as_float(value: Any) -> float:
@@ -201,8 +235,8 @@ def _as_float(value: Any) -> float:
 
 
 def _forest_axis(ax: Axes) -> None:
-    # a little room past 0% and 100% so a point on the edge is not cut in half
-    ax.set_xlim(-0.02, 1.02)
+    # room past 0% and 100% so a point or whisker on the edge is drawn whole
+    ax.set_xlim(-0.04, 1.04)
     ax.set_xticks(np.linspace(0, 1, 6))
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
     ax.grid(axis="x", color="0.9", linewidth=0.8)
@@ -218,9 +252,9 @@ def _forest_points(
             ax.text(0.0, y, "no valid attempts", va="center", color="0.45", style="italic")
             continue
         if not (math.isnan(low) or math.isnan(high)):
-            ax.hlines(y, low, high, color="0.25", linewidth=1.4)
-            ax.vlines([low, high], y - 0.15, y + 0.15, color="0.25", linewidth=1.4)
-        ax.plot([value], [y], "o", color="#0072B2", markersize=6, zorder=3)
+            ax.hlines(y, low, high, color="0.25", linewidth=1.4, clip_on=False)
+            ax.vlines([low, high], y - 0.15, y + 0.15, color="0.25", linewidth=1.4, clip_on=False)
+        ax.plot([value], [y], "o", color="#0072B2", markersize=6, zorder=3, clip_on=False)
 
 
 def _forest_right_labels(
@@ -261,27 +295,36 @@ def _reference_line(fig: Figure, ax: Axes, reference: float, label: str | None) 
 # outcome shares
 
 
-def outcome_bars(counts: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Stacked bars of outcome shares per configuration × attack, in table order.
+def outcome_bars(
+    counts: pd.DataFrame,
+    out_dir: Path,
+    *,
+    title: str = "Outcomes of every attempt, every status included",
+    stem: str = "outcomes",
+    xlabel: str = "share of the attempts (%)",
+) -> list[Path]:
+    """Stacked bars of outcome shares per configuration (× attack), in table order.
 
     `counts` has columns configuration, attack and one count column per outcome in `OUTCOMES`
-    (a missing column counts 0; other columns are ignored). Writes `outcomes.png` and `.svg`.
+    (a missing column counts 0; other columns are ignored). Every outcome is in the
+    denominator, errors and NO_TOOL_SUPPORT included. Writes `<stem>.png` and `.svg`.
     """
     _require(counts, ["configuration", "attack"], "outcome counts")
     labels = _row_labels(counts)
     totals = _outcome_counts(counts).sum(axis=1).to_numpy()
     shares = outcome_shares(counts)
     with _style():
-        fig, ax = _rows_figure(labels, extra_height=1.6)
-        ax.set_title("Outcomes per configuration × attack (share of attempts)", loc="left")
+        fig, ax = _rows_figure(labels, extra_height=1.9)
+        ax.set_title(title, loc="left")
         _shares_axis(ax)
+        ax.set_xlabel(xlabel)
         present = _stack(ax, shares)
         _totals_text(ax, totals)
         if present:
             fig.legend(loc="outside lower center", ncols=min(len(present), 5), frameon=False)
         if not labels:
             _placeholder(ax, "no rows")
-        return _save(fig, out_dir, "outcomes")
+        return _save(fig, out_dir, stem)
 
 
 def outcome_shares(counts: pd.DataFrame) -> pd.DataFrame:
@@ -345,15 +388,37 @@ def _totals_text(ax: Axes, totals: np.ndarray[Any, Any]) -> None:
             ax.text(0.01, y, "no attempts", va="center", color="0.45", style="italic")
 
 
+def over_refusal_bars(counts: pd.DataFrame, out_dir: Path, grader: str | None) -> list[Path]:
+    """The outcomes of the benign items: what is refused or blocked there is over-refusal."""
+    by = f" (grader {grader})" if grader else ""
+    return outcome_bars(
+        counts,
+        out_dir,
+        title=f"Over-refusal: outcomes on benign items{by}\n"
+        "REFUSAL and BLOCKED of a benign request are over-refusal",
+        stem="over_refusal",
+        xlabel="share of the attempts on benign items (%)",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # grader agreement
 
 
-def kappa_heatmap(kappa: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Pairwise Cohen's kappa among graders (index = columns = grader names).
+def kappa_heatmap(
+    kappa: pd.DataFrame,
+    out_dir: Path,
+    *,
+    counts: pd.DataFrame | None = None,
+    notes: pd.DataFrame | None = None,
+    subtitle: str | None = None,
+) -> list[Path]:
+    """Pairwise Cohen's kappa among graders (index = columns = grader names), lower triangle.
 
-    Diverging colours centred on 0 (no agreement beyond chance) from -1 to 1; a NaN cell (a
-    pair with nothing to compare) is grey and reads "n/a". Writes `kappa.png` and `.svg`.
+    Each pair is drawn once, below the diagonal (the diagonal, a grader with itself, says
+    nothing). `counts` (same shape) gives the attempts each pair decided, printed as n;
+    `notes` (same shape) a short reason printed under an "n/a". Diverging colours centred on
+    0 (no agreement beyond chance) from -1 to 1. Writes `kappa.png` and `.svg`.
     """
     names = [str(n) for n in kappa.index]
     if [str(c) for c in kappa.columns] != names:
@@ -363,35 +428,134 @@ def kappa_heatmap(kappa: pd.DataFrame, out_dir: Path) -> list[Path]:
         )
     values = kappa.apply(pd.to_numeric).to_numpy(dtype=float)
     with _style():
-        side = 2.6 + 0.75 * len(names) + _LABEL_INCH_PER_CHAR * max(map(len, names), default=0)
-        fig = Figure(figsize=(side + 1.0, side), layout="constrained")
+        rows = names[1:]
+        longest = max(map(len, names), default=0)
+        side = 2.4 + 1.1 * max(len(rows), 1) + _LABEL_INCH_PER_CHAR * longest
+        fig = Figure(figsize=(side + 1.4, side), layout="constrained")
         ax = fig.add_subplot()
-        ax.set_title("Pairwise Cohen's κ between graders", loc="left")
-        if names:
-            _kappa_cells(fig, ax, names, values)
+        title = "Pairwise Cohen's κ between graders"
+        ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), loc="left")
+        if len(names) > 1:
+            _kappa_cells(fig, ax, names, values, _grid(counts, names), _grid(notes, names))
         else:
-            _placeholder(ax, "no graders")
+            _placeholder(ax, "fewer than two graders")
         return _save(fig, out_dir, "kappa")
 
 
-def _kappa_cells(fig: Figure, ax: Axes, names: Sequence[str], values: np.ndarray[Any, Any]) -> None:
+def _grid(frame: pd.DataFrame | None, names: Sequence[str]) -> list[list[Any]] | None:
+    if frame is None:
+        return None
+    order = list(names)
+    square = frame.reindex(index=order, columns=order)
+    grid: list[list[Any]] = square.to_numpy(dtype=object).tolist()
+    return grid
+
+
+def _kappa_cells(
+    fig: Figure,
+    ax: Axes,
+    names: Sequence[str],
+    values: np.ndarray[Any, np.dtype[Any]],
+    counts: list[list[Any]] | None,
+    notes: list[list[Any]] | None,
+) -> None:
+    size = len(names)
+    # row i (grader i + 1) against column j (grader j) for j < i + 1: the lower triangle
+    lower = np.full((size - 1, size - 1), np.nan)
+    shown = np.zeros_like(lower, dtype=bool)
+    for i in range(size - 1):
+        for j in range(i + 1):
+            lower[i, j] = values[i + 1, j]
+            shown[i, j] = True
     cmap = mpl.colormaps["RdBu"].with_extremes(bad="#DDDDDD")
+    masked = np.ma.masked_where(~shown, lower)
     # TwoSlopeNorm pins white to exactly 0, whatever the data's range
-    image = ax.imshow(values, cmap=cmap, norm=TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0))
-    ticks = range(len(names))
-    ax.set_xticks(ticks, names, rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(ticks, names)
+    image = ax.imshow(masked, cmap=cmap, norm=TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0))
+    # cells above the diagonal stay blank (white), not "bad" grey
+    ax.imshow(np.ma.masked_where(shown, np.zeros_like(lower)), cmap="Greys", vmin=0, vmax=1)
+    ax.set_xticks(range(size - 1), names[:-1], rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(size - 1), names[1:])
     ax.tick_params(length=0)
-    for (row, col), value in np.ndenumerate(values):
-        text, colour = _cell_text(value)
-        ax.text(col, row, text, color=colour, ha="center", va="center")
-    fig.colorbar(image, ax=ax, label="Cohen's κ", shrink=0.8)
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    for i in range(size - 1):
+        for j in range(i + 1):
+            value = lower[i, j]
+            n = counts[i + 1][j] if counts is not None else None
+            note = notes[i + 1][j] if notes is not None else None
+            text, colour = _cell_text(value)
+            lines = [text]
+            if n is not None and not pd.isna(n):
+                lines.append(f"n={int(n)}")
+            if math.isnan(value) and note:
+                lines.append(str(note))
+            ax.text(j, i, "\n".join(lines), color=colour, ha="center", va="center")
+    fig.colorbar(image, ax=ax, label="Cohen's κ (0: chance, 1: perfect)", shrink=0.8)
 
 
 def _cell_text(value: float) -> tuple[str, str]:
     if math.isnan(value):
-        return "n/a", "0.4"
+        return "n/a", "0.3"
     # "-0.00" would suggest a sign the rounded value does not have
     text = f"{value:.2f}".replace("-0.00", "0.00")
     # white on the dark ends of the scale, black in the pale middle
     return text, ("white" if abs(value) > 0.6 else "black")
+
+
+# ---------------------------------------------------------------------------------------------
+# every figure of a report
+
+
+def report_figures(report: Any, out_dir: Path) -> list[Path]:
+    """The figures of a run report (a `RunReport`): forest plots of strict ASR and of
+    over-refusal, outcome bars of harmful and of benign items, and the kappa heatmap."""
+    cells, grader = report.cells, report.grader
+    paths = forest_plot(cells, out_dir, grader=grader)
+    if cells["over_refusal"].notna().any():
+        paths += forest_plot(cells, out_dir, rate="over_refusal", grader=grader)
+    outcomes = report.outcomes
+    harmful = outcomes[outcomes["harmful"].astype(bool)] if "harmful" in outcomes else outcomes
+    paths += outcome_bars(
+        harmful,
+        out_dir,
+        title=f"Outcomes on harmful items (grader {grader}), every status included",
+        xlabel="share of the attempts on harmful items (%)",
+    )
+    if "harmful" in outcomes and (~outcomes["harmful"].astype(bool)).any():
+        paths += over_refusal_bars(outcomes[~outcomes["harmful"].astype(bool)], out_dir, grader)
+    if len(report.kappa) > 1:
+        counts, notes = _pair_grids(report.agreement, list(report.kappa.index))
+        paths += kappa_heatmap(
+            report.kappa,
+            out_dir,
+            counts=counts,
+            notes=notes,
+            subtitle="strict success or not; n = attempts both decided",
+        )
+    return paths
+
+
+def _pair_grids(
+    agreement: pd.DataFrame, names: list[str]
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    if agreement.empty:
+        return None, None
+    counts = pd.DataFrame(np.nan, index=names, columns=names, dtype=object)
+    notes = pd.DataFrame("", index=names, columns=names, dtype=object)
+    for row in agreement.to_dict("records"):
+        a, b = str(row["a"]), str(row["b"])
+        if a in names and b in names:
+            counts.loc[a, b] = counts.loc[b, a] = row["n"]
+            note = _short_note(str(row.get("note") or ""))
+            notes.loc[a, b] = notes.loc[b, a] = note
+    return counts, notes
+
+
+def _short_note(note: str) -> str:
+    if not note:
+        return ""
+    if "no attempt" in note:
+        return "none decided\nby both"
+    if "every label is" in note:
+        return "one label only"
+    return note[:24]

@@ -3,6 +3,7 @@
 from harness.runner._attempt import ConfigurationRuntime, run_attempt
 from harness.runner._budget import Budget, BudgetExhausted, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
+from harness.runner._describe import PlanCounts, describe_deployment, describe_plan, plan_counts
 from harness.runner._grade import grade_run
 from harness.runner._plan import (
     NO_ATTACK,
@@ -34,6 +35,7 @@ __all__ = [
     "ModerationChannel",
     "NamedGrader",
     "Plan",
+    "PlanCounts",
     "RetryAfterOrBackoff",
     "RunOptions",
     "RunSummary",
@@ -45,12 +47,15 @@ __all__ = [
     "call_with_retries",
     "check_config",
     "deployment_parts",
+    "describe_deployment",
+    "describe_plan",
     "digest",
     "execute",
     "grade_record",
     "grade_run",
     "judge_through",
     "open_run",
+    "plan_counts",
     "prepare_graders",
     "requests_for",
     "run_attempt",

@@ -212,10 +212,14 @@ def deployment_parts(
     return parts
 
 
-def check_config(config: LoadedConfig, shard: Shard | None = None) -> Plan:
+def check_config(
+    config: LoadedConfig, shard: Shard | None = None, *, secrets: bool = True
+) -> Plan:
     """Every check of a config that needs no network: what `harness validate` runs, and what
-    `harness run` runs (through the same functions) before it sends anything."""
-    required_secrets(config)
+    `harness run` runs (through the same functions) before it sends anything. `secrets=False`
+    (validate) leaves unset key variables to the caller, to list them all as warnings."""
+    if secrets:
+        required_secrets(config)
     plan = build_plan(config, shard)
 
     async def never_complete(model: str, request: ChatRequest) -> tuple[str | None, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import struct
 import threading
@@ -17,6 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar, get_args
 
@@ -165,13 +167,27 @@ class Quirks:
 
 @dataclass
 class Rule:
-    """Scripted behaviour for requests whose last user text contains `match`."""
+    """Scripted behaviour for requests whose last user text contains `match` (with
+    `regex=True`: in which the regular expression `match` is found).
+
+    `tool_calls` are answered first; once the conversation holds their results, `reply`.
+    `faults` are consumed one per matching request, before any normal reply. `latency` is
+    added to the server's own for every matching request."""
 
     match: str
     faults: list[Fault] = field(default_factory=list)
     reply: str | None = None
     tool_calls: list[ToolCall] | None = None
     finish_reason: str = "stop"
+    regex: bool = False
+    latency: float = 0.0
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        return re.compile(self.match)
+
+    def matches(self, text: str) -> bool:
+        return self._pattern.search(text) is not None if self.regex else self.match in text
 
 
 @dataclass(frozen=True)
@@ -662,7 +678,7 @@ class ScriptedServer:
         body = await _read_json(request)
         text = _request_text(body, api)
         plan = self._record_and_plan(request, body, text)
-        await asyncio.sleep(self.latency)
+        await asyncio.sleep(self.latency + (plan.rule.latency if plan.rule is not None else 0.0))
         if plan.fault is not None:
             faulty = await _apply_fault(plan.fault, request, api)
             if faulty is not None:
@@ -693,7 +709,7 @@ class ScriptedServer:
         with self._lock:
             if entry is not None:
                 self._log.append(entry)
-            active = next((r for r in self._rules if r.rule.match in text), None)
+            active = next((r for r in self._rules if r.rule.matches(text)), None)
             fault = self._faults.popleft() if self._faults else None
             if fault is None and active is not None and active.pending:
                 fault = active.pending.popleft()
