@@ -14,13 +14,13 @@ import asyncio
 import difflib
 import json
 import re
-import string
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from harness._errors import ConfigError
+from harness._templates import check_template, render_template
 from harness.attacks._plan import AttackPlan
 from harness.attacks._spec import AttackOptions
 
@@ -41,7 +41,6 @@ __all__ = [
     "parse_json_object",
     "parse_rating",
     "rate",
-    "render",
     "require_model",
     "seed_for",
 ]
@@ -226,44 +225,12 @@ def load_attack_template(
             if override
             else "reinstall the harness from its repository (prompts/attacks/ ships with it)",
         ) from None
-    _check_placeholders(text, allowed, file=file, field=field)
+    check_template(text, allowed, file=str(file) if file is not None else None, field=field)
     return text.strip()
 
 
 # The same rules as the judge and guard templates (harness.layers), kept here because the
 # attacks package is imported by the config package, which the layers package imports.
-def _check_placeholders(
-    text: str, allowed: set[str], *, file: str | Path | None, field: str
-) -> None:
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        raise ConfigError(
-            f"template is malformed: {exc}",
-            file=file,
-            field=field,
-            fix="balance the braces; write {{ and }} for literal braces",
-        ) from None
-    for _, name, spec, conversion in parsed:
-        if name is not None and (name not in allowed or spec or conversion):
-            raise ConfigError(
-                f"template has unknown placeholder {{{name}}}",
-                file=file,
-                field=field,
-                fix=f"use only {', '.join('{' + a + '}' for a in sorted(allowed))}",
-            )
-
-
-def render(text: str, values: dict[str, str]) -> str:
-    """Plain substitution of a checked template: no attribute access, no format specs."""
-    out: list[str] = []
-    for literal, name, _, _ in string.Formatter().parse(text):
-        out.append(literal)
-        if name is not None:
-            out.append(values[name])
-    return "".join(out)
-
-
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 
@@ -357,8 +324,8 @@ async def rate(
     """The judge's 1-10 rating of a reply (templates `judge_system`, `judge_turn`), asked up to
     `attempts` times; None when no answer had a readable rating (never a success)."""
     messages = (
-        {"role": "system", "content": render(templates["judge_system"], values)},
-        {"role": "user", "content": render(templates["judge_turn"], values)},
+        {"role": "system", "content": render_template(templates["judge_system"], values)},
+        {"role": "user", "content": render_template(templates["judge_turn"], values)},
     )
     replies: list[str] = []
     step["judge_replies"] = replies

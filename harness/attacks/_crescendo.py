@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from harness._templates import render_template
 from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
@@ -32,7 +33,6 @@ from harness.attacks._adaptive import (
     SearchResult,
     parse_json_object,
     rate,
-    render,
     seed_for,
 )
 from harness.attacks._plan import AttackPlan
@@ -136,7 +136,9 @@ class _Conversation:
 
     def _render(self, slot: str, **values: Any) -> str:
         base = {"goal": self.goal, "max_turns": str(self.opts.max_turns)}
-        return render(self.attack.templates[slot], base | {k: str(v) for k, v in values.items()})
+        return render_template(
+            self.attack.templates[slot], base | {k: str(v) for k, v in values.items()}
+        )
 
     async def go(self) -> None:
         turn, prompt = (

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from harness._templates import render_template
 from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
@@ -35,7 +36,6 @@ from harness.attacks._adaptive import (
     all_or_abort,
     parse_json_object,
     rate,
-    render,
     seed_for,
 )
 from harness.attacks._plan import AttackPlan
@@ -110,8 +110,8 @@ class Pair(AdaptiveBase):
     async def search(self, goal: str, calls: SearchCalls) -> SearchResult:
         opts = self.options
         values = {"goal": goal, "target_str": opts.target_str}
-        system = render(self.templates["attacker_system"], values)
-        init = render(self.templates["attacker_init"], values)
+        system = render_template(self.templates["attacker_system"], values)
+        init = render_template(self.templates["attacker_init"], values)
         streams = [
             _Stream(i, [{"role": "system", "content": system}, {"role": "user", "content": init}])
             for i in range(opts.n_streams)
@@ -195,7 +195,7 @@ class Pair(AdaptiveBase):
         score = await self._rate(goal, prompt, response, stream, iteration, calls, counts, step)
         step["score"] = score
         shown = str(score) if score is not None else "unknown (the judge's rating was unreadable)"
-        turn = render(
+        turn = render_template(
             self.templates["attacker_turn"],
             {
                 "goal": goal,

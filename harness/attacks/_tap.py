@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from harness._templates import render_template
 from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
@@ -34,7 +35,6 @@ from harness.attacks._adaptive import (
     all_or_abort,
     parse_json_object,
     rate,
-    render,
     seed_for,
 )
 from harness.attacks._crescendo import parse_refusal
@@ -131,7 +131,7 @@ class _Tree:
         self.unparseable = 0
 
     def _render(self, slot: str, **values: str) -> str:
-        return render(self.attack.templates[slot], self.values | values)
+        return render_template(self.attack.templates[slot], self.values | values)
 
     async def grow(self) -> None:
         root = [

@@ -1,5 +1,6 @@
 """Deployment layers: the safety layer (guards) around a model."""
 
+from harness._templates import check_template, render_template
 from harness.layers._guards import (
     LLAMA_GUARD_TEMPLATE,
     Guard,
@@ -11,7 +12,6 @@ from harness.layers._guards import (
     parse_llama_guard,
 )
 from harness.layers._safety import GuardEvent, SafetyLayer, build_safety_layer
-from harness.layers._templates import check_template, render_template
 
 __all__ = [
     "LLAMA_GUARD_TEMPLATE",

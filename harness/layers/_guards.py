@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from harness._errors import ConfigError
+from harness._templates import check_template, render_template
 from harness.config import GenerationParams, GuardSpec
 from harness.config._layers import _TemplateFile
-from harness.layers._templates import check_template, render_template
 from harness.providers import ChatRequest
 
 __all__ = [
