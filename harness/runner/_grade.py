@@ -12,9 +12,9 @@ from typing import Any
 from harness._errors import ConfigError
 from harness.config import BudgetSpec, GraderSpec, ModelSpec, PriceSpec
 from harness.grading import GraderContext
-from harness.runner._budget import Budget, BudgetExhausted, budget_from_store, requests_for
+from harness.runner._budget import Budget, BudgetExhausted, budget_from_store
 from harness.runner._channels import Channel, build_channels
-from harness.runner._runner import NamedGrader, grade_record
+from harness.runner._runner import NamedGrader, grade_gated
 from harness.runner._session import judge_through, prepare_graders
 from harness.store import (
     MANIFEST_NAME,
@@ -125,7 +125,7 @@ async def _grade_all(
         for attempt in ok:
             if stop.is_set():
                 break
-            pending.extend(_graded(attempt, g, gate, stop) for g in graders)
+            pending.extend(grade_gated(attempt, g, gate, stop) for g in graders)
             if len(pending) >= BATCH:
                 _write(store, await asyncio.gather(*pending), budget, labels)
                 pending = []
@@ -140,21 +140,6 @@ def _write(
     batch = [g for g in graded if g is not None]
     store.write_batch((), batch, budget.drain())
     labels.update(g.label for g in batch)
-
-
-async def _graded(
-    attempt: Any, named: NamedGrader, gate: asyncio.Semaphore, stop: asyncio.Event
-) -> GradeRecord | None:
-    async with gate:
-        if stop.is_set():
-            return None
-        with requests_for(
-            role="judge",
-            configuration=attempt.configuration,
-            attack=attempt.attack,
-            attempt_id=attempt.attempt_id,
-        ):
-            return await grade_record(attempt, named)
 
 
 def _record_graders(

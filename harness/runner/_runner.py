@@ -18,7 +18,15 @@ from harness.runner._plan import Plan, WorkItem
 from harness.runner._progress import RunProgress
 from harness.store import AttemptRecord, GradeRecord, RunStore, Status, now_iso
 
-__all__ = ["NamedGrader", "RunOptions", "RunSummary", "execute", "grade_record", "regrade"]
+__all__ = [
+    "NamedGrader",
+    "RunOptions",
+    "RunSummary",
+    "execute",
+    "grade_gated",
+    "grade_record",
+    "regrade",
+]
 
 log = logging.getLogger("harness.runner")
 
@@ -88,9 +96,7 @@ class _Writer:
             self._attempts, self._grades = [], []
             loop = asyncio.get_running_loop()
             self._writing.append(
-                loop.run_in_executor(
-                    self._thread, self._store.write_batch, batch, grades, requests
-                )
+                loop.run_in_executor(self._thread, self._store.write_batch, batch, grades, requests)
             )
         if len(self._writing) > 1:
             # asyncio.wait, unlike awaiting the future, never cancels a batch being written
@@ -251,6 +257,23 @@ async def _grade(attempt: AttemptRecord, graders: Sequence[NamedGrader]) -> list
     return [await grade_record(attempt, g) for g in graders]
 
 
+async def grade_gated(
+    attempt: AttemptRecord, named: NamedGrader, gate: asyncio.Semaphore, stop: asyncio.Event
+) -> GradeRecord | None:
+    """One grade, at most `gate`'s many at once, none once `stop` is set; its judge requests
+    are recorded against the attempt."""
+    async with gate:
+        if stop.is_set():
+            return None
+        with requests_for(
+            role="judge",
+            configuration=attempt.configuration,
+            attack=attempt.attack,
+            attempt_id=attempt.attempt_id,
+        ):
+            return await grade_record(attempt, named)
+
+
 async def grade_record(attempt: AttemptRecord, named: NamedGrader) -> GradeRecord:
     verdict = await grade_safely(named.grader, attempt)
     return GradeRecord(
@@ -281,18 +304,6 @@ async def regrade(
     labels: Counter[str] = Counter()
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(attempt: AttemptRecord, named: NamedGrader) -> GradeRecord | None:
-        async with gate:
-            if stop.is_set():
-                return None
-            with requests_for(
-                role="judge",
-                configuration=attempt.configuration,
-                attack=attempt.attack,
-                attempt_id=attempt.attempt_id,
-            ):
-                return await grade_record(attempt, named)
-
     def write(graded: Sequence[GradeRecord | None]) -> None:
         batch = [g for g in graded if g is not None]
         store.write_batch((), batch, budget.drain() if budget is not None else ())
@@ -307,7 +318,7 @@ async def regrade(
         for attempt in stale:
             if stop.is_set():
                 break
-            pending.append(one(attempt, named))
+            pending.append(grade_gated(attempt, named, gate, stop))
             if len(pending) >= 256:
                 write(await asyncio.gather(*pending))
                 pending = []

@@ -115,28 +115,8 @@ def corrected_rate_ci(
     check_confidence(confidence)
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    graded = as_booleans(pred_all, "pred_all")
-    n_all = int(graded.size)
-    apparent = int(graded.sum()) / n_all if n_all else math.nan
     sens, spec, n_pos, n_neg = estimate_sensitivity_specificity(pred_val, truth_val)
-    rate = rogan_gladen(apparent, sens, spec)
-    replicates = _bootstrap_rates(apparent, n_all, sens, n_pos, spec, n_neg, n_boot, seed)
-    defined = replicates[~np.isnan(replicates)]
-    lo, hi = _interval(defined, confidence) if not math.isnan(rate) else (math.nan, math.nan)
-    return CorrectedRate(
-        rate=rate,
-        lo=lo,
-        hi=hi,
-        raw_rate=apparent,
-        n_all=n_all,
-        n_val=n_pos + n_neg,
-        n_pos=n_pos,
-        n_neg=n_neg,
-        sensitivity=sens,
-        specificity=spec,
-        n_boot=n_boot,
-        n_undefined=int(n_boot - defined.size),
-    )
+    return _corrected(pred_all, sens, n_pos, spec, n_neg, n_boot, seed, confidence)
 
 
 def corrected_rate_from_validity(
@@ -161,13 +141,26 @@ def corrected_rate_from_validity(
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if n_pos < 1 or n_neg < 1:
         raise ValueError(f"n_pos and n_neg must be >= 1, got {n_pos} and {n_neg}")
+    return _corrected(pred_all, sensitivity, n_pos, specificity, n_neg, n_boot, seed, confidence)
+
+
+def _corrected(
+    pred_all: Outcomes,
+    sens: float,
+    n_pos: int,
+    spec: float,
+    n_neg: int,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> CorrectedRate:
+    """The corrected rate of `pred_all` and its two-source bootstrap interval, given Se and Sp
+    and the numbers of positives and negatives they were measured on."""
     graded = as_booleans(pred_all, "pred_all")
     n_all = int(graded.size)
     apparent = int(graded.sum()) / n_all if n_all else math.nan
-    rate = rogan_gladen(apparent, sensitivity, specificity)
-    replicates = _bootstrap_rates(
-        apparent, n_all, sensitivity, n_pos, specificity, n_neg, n_boot, seed
-    )
+    rate = rogan_gladen(apparent, sens, spec)
+    replicates = _bootstrap_rates(apparent, n_all, sens, n_pos, spec, n_neg, n_boot, seed)
     defined = replicates[~np.isnan(replicates)]
     lo, hi = _interval(defined, confidence) if not math.isnan(rate) else (math.nan, math.nan)
     return CorrectedRate(
@@ -179,8 +172,8 @@ def corrected_rate_from_validity(
         n_val=n_pos + n_neg,
         n_pos=n_pos,
         n_neg=n_neg,
-        sensitivity=sensitivity,
-        specificity=specificity,
+        sensitivity=sens,
+        specificity=spec,
         n_boot=n_boot,
         n_undefined=int(n_boot - defined.size),
     )
