@@ -32,6 +32,9 @@ __all__ = ["Channel", "ModerationChannel", "build_channels"]
 
 log = logging.getLogger("harness.runner.channels")
 
+# runner workers for a local (llamacpp) model: see Channel.pool_size
+LOCAL_POOL = 2
+
 
 class Channel:
     def __init__(self, name: str, provider: Provider, spec: ModelSpec) -> None:
@@ -45,7 +48,10 @@ class Channel:
 
     @property
     def pool_size(self) -> int:
-        return 1 if self.spec.provider == "llamacpp" else self.spec.concurrency
+        # a local model answers one call at a time (its provider's lock), but a second worker
+        # lets one attempt's grading (a judge in its own worker process, on another core)
+        # overlap the next attempt's model call
+        return LOCAL_POOL if self.spec.provider == "llamacpp" else self.spec.concurrency
 
     async def complete(self, request: ChatRequest) -> CallOutcome:
         async def send() -> Reply:

