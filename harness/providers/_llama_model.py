@@ -1,4 +1,4 @@
-"""llama-cpp-python's `Llama`, made cheaper for the harness's traffic without changing its answers.
+"""llama-cpp-python's `Llama`, made cheaper for the harness's traffic, its guarantees unchanged.
 
 Imported by the worker process only (it imports llama_cpp). Two changes:
 
@@ -17,7 +17,11 @@ Imported by the worker process only (it imports llama_cpp). Two changes:
   tools, ...), so each deployment's long shared prefix (system prompt, tool instructions) would
   be evaluated again on every item. Before a context is overwritten, its state is kept (a few
   MB for these lengths), and a later prompt that shares a longer prefix with a kept state than
-  with the live context starts from that state instead.
+  with the live context starts from that state instead. The reply is the one the prompt gets
+  after that state without a break (tested), so the same as evaluated from scratch up to float
+  rounding (where the cells sit in the cache), as with llama-cpp-python's own prefix reuse.
+  A context whose sliding-window layers dropped early cells is never reused for a shorter
+  prefix: it would attend to cells that are gone (llama-server makes the same check).
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from __future__ import annotations
 import ctypes
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from llama_cpp import Llama
 from llama_cpp import _internals as internals
 from llama_cpp import llama_cpp as native
@@ -73,7 +78,7 @@ class GrammarAfterSampling:
     def _pick(self, logits: Any, *, masked: bool) -> int:
         candidates = self._candidates
         candidates.copy_logits(logits)
-        array = candidates.candidates
+        array: Any = candidates.candidates
         # samplers may move `data` (llama.h); it is set again for every pick
         array.data = candidates.candidates_data.ctypes.data_as(native.llama_token_data_p)
         array.selected = -1
@@ -85,9 +90,8 @@ class GrammarAfterSampling:
         return int(array.data[array.selected].id)
 
     def _allowed(self, token: int, logit: float) -> bool:
-        self._one[0].id = token
-        self._one[0].logit = logit
-        self._one[0].p = 0.0
+        self._one[0] = native.llama_token_data(token, logit, 0.0)
+        self._one_array.data = ctypes.cast(self._one, native.llama_token_data_p)
         self._one_array.size = 1
         self._one_array.selected = -1
         self._one_array.sorted = False
@@ -116,7 +120,7 @@ class _State:
         self.pos_min = pos_min
 
 
-def _shared(a: Sequence[int], b: Sequence[int]) -> int:
+def _shared(a: Sequence[int] | npt.NDArray[np.intc], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     if n == 0:
         return 0
@@ -124,7 +128,7 @@ def _shared(a: Sequence[int], b: Sequence[int]) -> int:
     return int(differ[0]) if differ.size else n
 
 
-def _distinct(tokens: Sequence[int], shared: int) -> bool:
+def _distinct(tokens: Sequence[int] | npt.NDArray[np.intc], shared: int) -> bool:
     """Worth keeping apart from a context it shares `shared` tokens with: less than half."""
     return len(tokens) >= MIN_SAVED_TOKENS and 2 * shared < len(tokens)
 
@@ -133,7 +137,7 @@ class SavedPrefixes:
     """The kept states of one `Llama`, one per lineage of prompts, least recently used first."""
 
     def __init__(self, llama: Llama, capacity: int = MAX_SAVED_STATES) -> None:
-        self._llama = llama
+        self._llama: Any = llama  # llama-cpp-python leaves some of its methods untyped
         self._capacity = capacity
         self._states: OrderedDict[tuple[int, ...], _State] = OrderedDict()
         self.restored = 0  # tokens not evaluated thanks to kept states (for benchmarks)
@@ -205,7 +209,7 @@ class SavedPrefixes:
         self._states.move_to_end(state.tokens)
 
 
-class HarnessLlama(Llama):  # type: ignore[misc]
+class HarnessLlama(Llama):
     """`Llama` with the grammar applied after sampling and prompt prefixes kept across
     deployments (see the module's docstring)."""
 
@@ -213,15 +217,20 @@ class HarnessLlama(Llama):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.prefixes = SavedPrefixes(self)
 
-    def _init_sampler(self, *args: Any, grammar: Any = None, **kwargs: Any) -> Any:
-        chain = super()._init_sampler(*args, grammar=None, **kwargs)
+    # Llama calls both with keyword arguments only
+    def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        grammar = kwargs.pop("grammar", None)
+        chain = super()._init_sampler(**kwargs)
         if grammar is None:
             return chain
-        masking = internals.LlamaSampler()
+        masking: Any = internals.LlamaSampler
+        masking = masking()
         masking.add_grammar(self._model, grammar)
         return GrammarAfterSampling(chain, masking, self._n_vocab)
 
-    def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Iterator[int]:
+    def generate(  # type: ignore[override]
+        self, tokens: Sequence[int], **kwargs: Any
+    ) -> Generator[int, Sequence[int] | None, None]:
         if kwargs.get("reset", True):
             self.prefixes.prepare(tokens)
-        return super().generate(tokens, *args, **kwargs)  # type: ignore[no-any-return]
+        return super().generate(tokens, **kwargs)
