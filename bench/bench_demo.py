@@ -23,27 +23,65 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(tree: Path, config: Path, output: Path) -> tuple[float, float, str]:
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of a live process, from /proc (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _workers(parent: int) -> list[int]:
+    """The model workers the run started, oldest first (the target's model loads first)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == parent and b"_llamacpp_worker" in command:
+            found.append((int(stat[19]), int(entry.name)))  # start time, then pid
+    return [pid for _, pid in sorted(found)]
+
+
+def _run(tree: Path, config: Path, output: Path) -> tuple[float, float, str, list[float]]:
+    """The run's wall and CPU seconds, its stderr, and each model worker's CPU seconds (read
+    from /proc twice a second while it lives: the last reading before it exits)."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(config), "--no-report", "--output",
          str(output)],
-        cwd=tree, env=env, capture_output=True, text=True, check=False,
+        cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    workers: dict[int, float] = {}
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.append(process.communicate()[1]))
+    reader.start()
+    while reader.is_alive():
+        for pid in _workers(process.pid):
+            seconds = _cpu_seconds(pid)
+            if seconds is not None:
+                workers[pid] = seconds
+        reader.join(timeout=0.5)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if done.returncode != 0:
-        sys.exit(f"harness run exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return wall, cpu, done.stderr
+    if process.returncode != 0:
+        sys.exit(f"harness run exited {process.returncode}:\n{stderr[0][-2000:]}")
+    return wall, cpu, stderr[0], list(workers.values())
 
 
 def _per_configuration(output: Path) -> list[tuple[object, ...]]:
@@ -76,10 +114,15 @@ def main() -> None:
     print(f"tree {tree}; load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as scratch:
         output = args.keep or Path(scratch) / "run"
-        wall, cpu, stderr = _run(tree, tree / args.config, output)
+        wall, cpu, stderr, workers = _run(tree, tree / args.config, output)
         sent = re.search(r"sent \d+ .* in ([\d.]+)s", stderr)
         print(f"send phase {sent.group(1) if sent else '?'} s; whole command {wall:.1f} s; "
               f"CPU of the process tree {cpu:.1f} s")  # fmt: skip
+        # one thread each: a worker's CPU seconds are about its wall seconds on an idle core
+        print(
+            "model workers' CPU seconds (target first, then the judge): "
+            + ", ".join(f"{seconds:.1f}" for seconds in workers)
+        )
         print("configuration                attempts  OK  ERROR  tokens  model s  tokens/s")
         for name, n, ok, errors, tokens, seconds in _per_configuration(output):
             rate = (tokens or 0) / seconds if seconds else float("nan")
