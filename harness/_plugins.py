@@ -127,7 +127,8 @@ class Registry(Generic[T]):
 
     def _entry_points(self, name: str | None = None) -> list[EntryPoint]:
         allowed = allowed_distributions()
-        found = entry_points(group=self.group, **({"name": name} if name else {}))
+        found = entry_points(group=self.group)
+        found = found.select(name=name) if name else found
         chosen = [ep for ep in found if allowed is None or _distribution(ep) in allowed]
         # the harness's own first, then by name
         return sorted(chosen, key=self._rank)
