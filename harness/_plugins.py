@@ -17,21 +17,27 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from harness._errors import ConfigError
 
 __all__ = [
+    "GUARD_KINDS",
     "OWN_DISTRIBUTION",
+    "PROVIDERS",
     "PluginOptions",
     "Registry",
     "allowed_distributions",
     "did_you_mean",
+    "options_model",
+    "owner_of",
     "spoken_list",
+    "unknown_keys",
 ]
 
 OWN_DISTRIBUTION = "harness"
@@ -53,7 +59,7 @@ def allowed_distributions() -> set[str | None] | None:
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """"did you mean 'x'? " for the closest known name, or ""."""
+    """ "did you mean 'x'? " for the closest known name, or ""."""
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"did you mean '{close[0]}'? " if close else ""
 
@@ -119,11 +125,15 @@ class Registry(Generic[T]):
         return found
 
     def unknown(self, name: str) -> str:
-        return f"unknown {self.noun} '{name}'"
+        return f"unknown {self.noun} '{name}' (installed: {spoken_list(self.names())})"
+
+    def unknown_error(self, name: str) -> PydanticCustomError:
+        """The same, raised inside a config's validation: it keeps the field and the fix."""
+        return PydanticCustomError("unknown_name", self.unknown(name), {"fix": self.fix(name)})
 
     def fix(self, name: str) -> str:
-        names = self.names()
-        return f"{did_you_mean(name, names)}installed {self.noun}s: {spoken_list(names)}"
+        hint = did_you_mean(name, self.names())
+        return f"{hint}use an installed {self.noun}, or install the package that provides '{name}'"
 
     def _entry_points(self, name: str | None = None) -> list[EntryPoint]:
         allowed = allowed_distributions()
@@ -152,3 +162,53 @@ class Registry(Generic[T]):
 
 def _distribution(ep: EntryPoint) -> str | None:
     return ep.dist.name if ep.dist is not None else None
+
+
+# The two registries a config names directly. They live here, on the ground floor, because the
+# config's validation (below providers and layers) must find a provider's or a guard kind's own
+# keys; the classes are imported through the entry point only when a config names them.
+PROVIDERS: Registry[type] = Registry(
+    "harness.providers", "provider", "provider", first=("openai", "anthropic", "llamacpp")
+)
+GUARD_KINDS: Registry[type] = Registry(
+    "harness.guards", "guard kind", "kind", first=("keywords", "model", "moderation")
+)
+
+
+def options_model(cls: type) -> type[BaseModel]:
+    """The pydantic model of a plugin's own config keys (`Options`), or one that takes none."""
+    found = getattr(cls, "Options", PluginOptions)
+    return found if isinstance(found, type) and issubclass(found, BaseModel) else PluginOptions
+
+
+def owner_of(key: str, registry: Registry[type]) -> str | None:
+    """The installed entry whose options declare `key`, for "'x' applies only to 'y'"."""
+    owners = (n for n, c in registry.all().items() if key in options_model(c).model_fields)
+    return next(owners, None)
+
+
+def unknown_keys(
+    title: str, given: Mapping[str, Any], allowed: Iterable[str]
+) -> ValidationError | None:
+    """A validation error for each key of `given` outside `allowed`, located at the key and
+    carrying its fix ("did you mean", the allowed keys): for models whose allowed keys depend on
+    a plugin (a model's provider, a guard's kind). None when every key is allowed."""
+    names = sorted(set(allowed))
+    errors: list[InitErrorDetails] = [
+        {
+            "type": PydanticCustomError(
+                "unknown_key",
+                "unknown key '{key}'",
+                {
+                    "key": key,
+                    "fix": f"{did_you_mean(key, names)}remove or rename it; allowed "
+                    f"here: {', '.join(names)}",
+                },
+            ),
+            "loc": (key,),
+            "input": value,
+        }
+        for key, value in given.items()
+        if key not in names
+    ]
+    return ValidationError.from_exception_data(title, errors) if errors else None

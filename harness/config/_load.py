@@ -251,6 +251,9 @@ def _config_error(exc: ValidationError, file: Path) -> ConfigError:
             field=field,
             fix=_unknown_key_fix(best.loc[-1], best.parent),
         )
+    if kind in ("unknown_key", "unknown_name"):  # a plugin's keys or name: it carries the fix
+        carried = str(best.error["ctx"]["fix"])
+        return ConfigError(str(best.error["msg"]), file=file, field=field, fix=carried)
     if kind == "missing":
         return ConfigError("required key is missing", file=file, field=field, fix="add it")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -311,7 +314,7 @@ class _Located:
         return (
             int(self.type_mismatch),
             siblings,
-            int(self.error["type"] != "extra_forbidden"),
+            int(self.error["type"] not in ("extra_forbidden", "unknown_key")),
             -len(self.loc),
         )
 

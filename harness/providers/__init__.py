@@ -1,7 +1,10 @@
-"""Model providers: OpenAI-compatible and Anthropic APIs over httpx transports; llama.cpp."""
+"""Model providers: OpenAI-compatible and Anthropic APIs over httpx transports; llama.cpp.
+
+Each is registered in the `harness.providers` entry-point group (see `_registry`), as a
+third-party provider is.
+"""
 
 from harness.providers._anthropic import AnthropicProvider
-from harness.providers._factory import build_provider
 from harness.providers._http import JsonEndpoint, make_transport, parse_retry_after
 from harness.providers._llamacpp import (
     LlamaCppProvider,
@@ -11,6 +14,18 @@ from harness.providers._llamacpp import (
 )
 from harness.providers._moderation import ModerationClient, ModerationResult
 from harness.providers._openai import OpenAIProvider
+from harness.providers._registry import (
+    PROVIDERS,
+    ProviderClass,
+    ProviderOptions,
+    build_provider,
+    provider,
+    provider_files,
+    provider_identity,
+    registered_providers,
+    request_identity,
+    serial,
+)
 from harness.providers._types import (
     ChatRequest,
     ConnectionFailed,
@@ -32,6 +47,7 @@ from harness.providers._types import (
 )
 
 __all__ = [
+    "PROVIDERS",
     "AnthropicProvider",
     "ChatRequest",
     "ConnectionFailed",
@@ -44,7 +60,9 @@ __all__ = [
     "OpenAIProvider",
     "PermanentError",
     "Provider",
+    "ProviderClass",
     "ProviderError",
+    "ProviderOptions",
     "RateLimited",
     "Reply",
     "RequestRejected",
@@ -59,6 +77,12 @@ __all__ = [
     "default_gguf_path",
     "make_transport",
     "parse_retry_after",
+    "provider",
+    "provider_files",
+    "provider_identity",
+    "registered_providers",
     "render_base_prompt",
+    "request_identity",
+    "serial",
     "tools_refused",
 ]

@@ -23,6 +23,7 @@ from harness.providers import (
     Reply,
     build_provider,
     make_transport,
+    serial,
 )
 from harness.runner._adaptive import AdaptiveGate
 from harness.runner._budget import Budget
@@ -45,7 +46,7 @@ class Channel:
 
     @property
     def pool_size(self) -> int:
-        return 1 if self.spec.provider == "llamacpp" else self.spec.concurrency
+        return 1 if serial(self.spec) else self.spec.concurrency
 
     async def complete(self, request: ChatRequest) -> CallOutcome:
         async def send() -> Reply:

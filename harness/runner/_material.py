@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from harness.config import Configuration, FileRef, LoadedConfig
 from harness.grading import Grader
+from harness.providers import provider_files
 
 __all__ = ["file_sha256", "grader_fingerprint", "referenced_files", "request_material"]
 
@@ -101,24 +102,9 @@ def request_material(configuration: Configuration, base_dir: Path) -> dict[str, 
             "world": hashlib.sha256(repr(_plain(DEFAULTS)).encode()).hexdigest(),
         }
     material: dict[str, Any] = {"guard_templates": templates, "tools": tools}
-    model = configuration.model
-    if model.provider == "llamacpp":
-        material["weights"] = _weights_digest(model.path, base_dir)
+    for name, file in provider_files(configuration.model, base_dir).items():
+        material[name] = file_sha256(file) if file is not None and file.is_file() else None
     return material
-
-
-def _weights_digest(path: str | None, base_dir: Path) -> str | None:
-    if path is None:
-        from harness.providers import default_gguf_path
-
-        try:
-            file = default_gguf_path()
-        except Exception:
-            return None
-    else:
-        file = Path(path).expanduser()
-        file = file if file.is_absolute() else base_dir / file
-    return file_sha256(file) if file.is_file() else None
 
 
 def grader_fingerprint(grader: Grader, name: str, options: Mapping[str, Any]) -> str:
