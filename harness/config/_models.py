@@ -286,12 +286,13 @@ class ExperimentConfig(StrictModel):
         models = info.data.get("models")
         for name, deployment in value.items():
             for guard in deployment.guards():
-                if guard.model is not None and models is not None and guard.model not in models:
-                    known = ", ".join(sorted(models))
-                    raise ValueError(
-                        f"deployment '{name}' has a guard using undefined model '{guard.model}';"
-                        f" define it under 'models' (defined: {known})"
-                    )
+                for model in guard.models():
+                    if models is not None and model not in models:
+                        known = ", ".join(sorted(models))
+                        raise ValueError(
+                            f"deployment '{name}' has a guard using undefined model '{model}';"
+                            f" define it under 'models' (defined: {known})"
+                        )
         return value
 
     @field_validator("suites")

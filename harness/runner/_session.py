@@ -20,8 +20,7 @@ from harness.config import (
     used_models,
 )
 from harness.grading import GraderContext, JudgeFn, build_grader
-from harness.layers import SafetyLayer, build_safety_layer
-from harness.layers._guards import CompleteFn, ModerateFn
+from harness.layers import CompleteFn, ModerateFn, SafetyLayer, build_safety_layer
 from harness.providers import ChatRequest, Provider, Reply, provider_identity
 from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import budget_from_store, requests_for
@@ -150,7 +149,7 @@ def _runtimes(
 
     def moderate_for(guard: GuardSpec) -> ModerateFn:
         channel = moderation.setdefault(
-            id(guard), ModerationChannel(guard, secrets.get(guard.api_key_env or ""))
+            id(guard), ModerationChannel(guard, secrets.get(next(iter(guard.secrets()), "")))
         )
 
         async def moderate(text: str) -> tuple[Mapping[str, float] | None, bool, str | None]:
