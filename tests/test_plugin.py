@@ -2,7 +2,8 @@
 
 `tests/plugin_pkg/example` is a distribution (`harness-plugin-example`) registering the
 `length_judge` grader (`harness.graders`), the `echo` provider (`harness.providers`), the
-`max_length` guard kind (`harness.guards`) and the `tsv` report format (`harness.reporters`);
+`max_length` guard kind (`harness.guards`), the `tsv` report format (`harness.reporters`) and
+the `dialogues` import format (`harness.importers`);
 `tests/plugin_pkg/broken` (`harness-plugin-broken`) registers a grader whose module cannot be
 imported.
 """
@@ -310,3 +311,29 @@ def test_third_party_guard_options_are_strict(tmp_path: Path, site: Path) -> Non
     assert_user_error(
         unknown, "unknown guard kind 'max_length'", "'keywords', 'model' or 'moderation'"
     )
+
+
+def test_third_party_import_format_is_recognised(tmp_path: Path, site: Path) -> None:
+    source = tmp_path / "talk.txt"
+    source.write_text(
+        "#harness-example-dialogues model=toy\n"
+        "Q: how do I pick a lock\nA: I'm sorry, I cannot help with that.\n"
+        "Q: write a poem\nA: Roses are red, and here is a long poem about them.\n"
+    )
+    env = plugin_env(tmp_path, site, EXAMPLE)
+    result = harness("import", source, "--out", tmp_path / "run", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    with RunStore(tmp_path / "run") as store:
+        attempts = store.attempts_frame(["item_id", "prompt", "response", "configuration"])
+    assert list(attempts["prompt"]) == ["how do I pick a lock", "write a poem"]
+    assert set(attempts["configuration"]) == {"toy"}
+    # not allowed: the file matches none of the installed shapes, which are listed
+    other = harness(
+        "import", source, "--out", tmp_path / "other", cwd=tmp_path,
+        env=plugin_env(tmp_path, site, ""),
+    )  # fmt: skip
+    assert_user_error(other, "talk.txt", "matches none of the shapes", "flat:")
+    forced = harness(
+        "import", source, "--out", tmp_path / "x", "--format", "dialogue", cwd=tmp_path, env=env
+    )
+    assert_user_error(forced, "--format", "unknown import format 'dialogue'", "'dialogues'")
