@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # a report loads graders' labels, not the HTTP stack
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "GRADERS",
     "Grader",
     "GraderContext",
     "GraderOptions",

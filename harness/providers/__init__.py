@@ -7,6 +7,7 @@ third-party provider is.
 from harness.providers._anthropic import AnthropicProvider
 from harness.providers._http import JsonEndpoint, make_transport, parse_retry_after
 from harness.providers._llamacpp import (
+    LlamaCppOptions,
     LlamaCppProvider,
     check_gguf,
     default_gguf_path,
@@ -52,6 +53,7 @@ __all__ = [
     "ChatRequest",
     "ConnectionFailed",
     "JsonEndpoint",
+    "LlamaCppOptions",
     "LlamaCppProvider",
     "MalformedReply",
     "ModelCrashed",
