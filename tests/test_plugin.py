@@ -281,7 +281,7 @@ def test_third_party_guard_kind_blocks_in_a_run(tmp_path: Path, site: Path) -> N
     assert statuses == {
         "p0": "BLOCKED_OUTPUT", "p1": "OK", "p2": "BLOCKED_OUTPUT", "p3": "OK"
     }  # fmt: skip
-    events = json.loads(short.set_index("item_id").loc["p0", "guard_events"])
+    events = json.loads(str(short.set_index("item_id").loc["p0", "guard_events"]))
     assert [(e["guard"], e["decision"], e["categories"]) for e in events] == [
         ("max_length", "block", ["too_long"])
     ]
