@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from harness._plugins import GUARD_KINDS, PluginOptions, options_model, owner_of, unknown_keys
 
@@ -34,6 +44,15 @@ class GuardSpec(_Strict):
     kind: str = Field(description="a name from the harness.guards entry points")
     name: str | None = Field(None, description="label in results; default: the kind's")
     _options: BaseModel = PrivateAttr(default_factory=PluginOptions)
+
+    @model_serializer(mode="wrap")
+    def _with_parsed_options(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # the plugin's keys as parsed (defaults included, values coerced), not as written:
+        # the config's hash then changes only when what it means changes
+        data: dict[str, Any] = handler(self)
+        return data | self._options.model_dump(mode="json" if info.mode_is_json() else "python")
 
     @property
     def options(self) -> BaseModel:

@@ -10,8 +10,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -88,6 +91,15 @@ class ModelSpec(StrictModel):
     # what the provider applies to every request to this model, whatever the deployment
     provider_side_layers: list[ProviderSideLayer] = Field(default_factory=list)
     _options: BaseModel = PrivateAttr(default_factory=PluginOptions)
+
+    @model_serializer(mode="wrap")
+    def _with_parsed_options(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # the plugin's keys as parsed (defaults included, values coerced), not as written:
+        # the config's hash then changes only when what it means changes
+        data: dict[str, Any] = handler(self)
+        return data | self._options.model_dump(mode="json" if info.mode_is_json() else "python")
 
     @property
     def options(self) -> BaseModel:
