@@ -215,7 +215,7 @@ def _stand_ins() -> Iterator[None]:
     saved = {name: sys.modules.get(name) for name in stand_ins}
     sys.modules.update(stand_ins)
     load = spacy.load
-    spacy.load = _blank_english
+    spacy.load = _blank_english  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -277,7 +277,9 @@ def _write_inputs(harmbench: Path, work: Path) -> None:
     images.mkdir(parents=True)
     cases = {}
     for row in rows:
-        shutil.copy(harmbench / "data" / "multimodal_behavior_images" / row["ImageFileName"], images)
+        shutil.copy(
+            harmbench / "data" / "multimodal_behavior_images" / row["ImageFileName"], images
+        )
         cases[row["BehaviorID"]] = [[row["ImageFileName"], row["Behavior"] + " "]]
     (work / "multimodal" / "test_cases.json").write_text(json.dumps(cases, indent=4))
     with multimodal_csv.open(encoding="utf-8") as handle:
@@ -309,8 +311,12 @@ def main(harmbench: Path, out: Path) -> None:
             for name, tests, cwd, model in [
                 ("completions.json", work / "test_cases.json", harmbench, "scripted_gpt"),
                 # GPTV opens the image file names relative to the working directory
-                ("completions_multimodal.json", work / "multimodal" / "test_cases.json",
-                 work / "multimodal" / "images", "scripted_gpt_vision"),
+                (
+                    "completions_multimodal.json",
+                    work / "multimodal" / "test_cases.json",
+                    work / "multimodal" / "images",
+                    "scripted_gpt_vision",
+                ),
             ]:
                 _run(
                     harmbench,
@@ -325,7 +331,11 @@ def main(harmbench: Path, out: Path) -> None:
                 )
             for completions, behaviors, results in [
                 ("completions.json", "behaviors_text.csv", "results.json"),
-                ("completions_multimodal.json", "behaviors_multimodal.csv", "results_multimodal.json"),
+                (
+                    "completions_multimodal.json",
+                    "behaviors_multimodal.csv",
+                    "results_multimodal.json",
+                ),
             ]:
                 _run(
                     harmbench,
