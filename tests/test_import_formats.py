@@ -112,7 +112,9 @@ def test_inspect_eval_and_json_logs_give_the_same_attempts(tmp_path: Path) -> No
     zipped = run_import(DATA / "inspect" / "refusals.eval", tmp_path / "a", label_map=label_map)
     plain = run_import(DATA / "inspect" / "refusals.json", tmp_path / "b", label_map=label_map)
     assert zipped.attempts == plain.attempts == 10  # 5 samples x 2 epochs
-    assert zipped.tally == plain.tally == "10 samples read; skipped 0"
+    assert zipped.tally == plain.tally == (
+        "10 samples read; skipped 0; 2 sample errors imported as ERROR"
+    )
     assert zipped.statuses == plain.statuses == {"OK": 8, "ERROR": 2}
     a, b = table(tmp_path / "a"), table(tmp_path / "b")
     columns = ["attempt_id", "item_id", "sample_index", "prompt", "response", "status"]
@@ -262,6 +264,7 @@ def test_garak_generation_without_output_is_an_error_attempt(tmp_path: Path) -> 
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
     summary = run_import(tmp_path / "r.jsonl", tmp_path / "run")
     assert summary.statuses == {"OK": 1, "ERROR": 1}
+    assert summary.tally.endswith("; 1 generations without output imported as ERROR")
     frame = table(tmp_path / "run")
     error = frame[frame["status"] == "ERROR"].iloc[0]
     assert (error["sample_index"], error["error_kind"]) == (1, "no_output")
@@ -300,7 +303,11 @@ def test_garak_then_our_grader_then_agree_and_report(tmp_path: Path) -> None:
 
 def test_promptfoo_export(tmp_path: Path) -> None:
     summary = run_import(DATA / "promptfoo" / "refusals.json", tmp_path / "run")
-    assert summary.tally == "8 results read; skipped 0"
+    # promptfoo marks the errored result failed (a success, read red-team): not taken
+    assert summary.tally == (
+        "8 results read; skipped 0; "
+        "1 provider errors imported as ERROR (their pass/fail not taken)"
+    )
     assert summary.statuses == {"OK": 7, "ERROR": 1}
     frame = table(tmp_path / "run")
     assert set(frame["model"]) == {"openai:chat:target-a", "openai:chat:target-b"}
