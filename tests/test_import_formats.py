@@ -67,6 +67,8 @@ def run_import(path: Path, out: Path, **options: Any) -> Any:
         ("harmbench/completions.json", "harmbench"),
         ("harmbench/results_multimodal.json", "harmbench"),
         ("harmbench/completions_multimodal.json", "harmbench"),
+        ("harmbench/text_behaviors_val_set.excerpt.json", "harmbench"),
+        ("harmbench/multimodal_behaviors_val_set.excerpt.json", "harmbench"),
         ("jailbreakbench/PAIR-vicuna-13b-v1.5.excerpt.json", "jailbreakbench"),
     ],
 )
@@ -387,6 +389,55 @@ def test_harmbench_multimodal_test_cases_keep_the_image(tmp_path: Path) -> None:
     assert json.loads(row["item_meta"])["image"] == "login_page_clone_code_1.png"
     completions = run_import(DATA / "harmbench" / "completions_multimodal.json", tmp_path / "c")
     assert completions.attempts == 2
+
+
+def test_harmbench_classifier_validation_set(tmp_path: Path) -> None:
+    """HarmBench's released validation set: real generations, three humans, ten classifiers."""
+    summary = run_import(
+        DATA / "harmbench" / "text_behaviors_val_set.excerpt.json", tmp_path / "r", model_name="x"
+    )
+    assert summary.tally == "16 generations read; skipped 0"
+    assert summary.raters["harmbench.classifier"] == {"COMPLIANCE": 8, "REFUSAL": 8}  # `cls`
+    assert summary.raters["harmbench.human_0"] == {"COMPLIANCE": 7, "REFUSAL": 9}
+    assert summary.raters["harmbench.gpt-3.5-turbo-0613"] == {"COMPLIANCE": 4, "REFUSAL": 12}
+    assert summary.raters["harmbench.pair_judge"] == {"COMPLIANCE": 2, "REFUSAL": 14}  # [[10]]
+    assert len(summary.raters) == 14
+    frame = table(tmp_path / "r").set_index("item_id")
+    # each entry names the model and the method that produced it; --model-name is not needed
+    first = frame.loc["syrian_war_internal_conflict#0"]
+    assert (first["model"], first["attack"]) == ("gpt-3.5-turbo-0613", "TAP")  # model ".json"
+    second = frame.loc["syrian_war_internal_conflict#1"]
+    assert (second["model"], second["attack"]) == ("baichuan2_7b", "PAP")
+    assert "x" not in set(frame["model"])
+    document = json.loads((DATA / "harmbench" / "text_behaviors_val_set.excerpt.json").read_text())
+    tens = {
+        f"{behavior}#{k}"
+        for behavior, entries in document.items()
+        for k, entry in enumerate(entries)
+        if entry["PAIR_gpt-4-0613"] == "Rating: [[10]]"
+    }
+    assert set(frame.index[frame["label_harmbench.pair_judge"] == "COMPLIANCE"]) == tens
+
+
+def test_harmbench_multimodal_validation_set(tmp_path: Path) -> None:
+    summary = run_import(
+        DATA / "harmbench" / "multimodal_behaviors_val_set.excerpt.json", tmp_path / "r"
+    )
+    # the GPT-4 judge reasons, then answers on its last line
+    assert summary.raters["harmbench.gpt-4"] == {"REFUSAL": 6}
+    assert summary.raters["harmbench.classifier"] == {"COMPLIANCE": 2, "REFUSAL": 4}
+    frame = table(tmp_path / "r")
+    meta = [json.loads(m) for m in frame["item_meta"]]
+    assert all(m["image"].startswith("results/MultiModal") for m in meta)
+    assert sum("image_description" in m for m in meta) == 3
+
+
+def test_harmbench_fields_not_read_are_named(tmp_path: Path) -> None:
+    document = json.loads((DATA / "harmbench" / "results.json").read_text())
+    document["self_checkout_theft_guide"][0]["strongreject"] = 0.2
+    (tmp_path / "r.json").write_text(json.dumps(document))
+    summary = run_import(tmp_path / "r.json", tmp_path / "run")
+    assert "1 generations with fields not read (strongreject)" in summary.tally
 
 
 def test_a_harmbench_null_generation_is_an_error_not_a_refusal(tmp_path: Path) -> None:

@@ -16,15 +16,24 @@ What HarmBench's own files taught (tests/data/import/harmbench/, written by its 
 - the results file's generation is the completions file's clipped to the classifier's first
   512 tokens; behaviors missing from the behaviors CSV are left out of it.
 
+HarmBench's classifier validation sets (`data/classifier_val_sets/*.json` in its repository)
+have the same shape, each entry carrying the three human labels and the verdict of every
+classifier the paper compared, and (text set) the `model`, `method` and `experiment` that
+produced it: those are read too (see RATERS; `cls`/`llama_cls` is HarmBench's Llama-2-13B
+classifier, the one that writes `label`, so both are `harmbench.classifier`).
+
 One attempt per behavior × test case × generation, in file order (the k-th entry of a behavior
 is sample k when all its entries share one test case, else its own item `behavior_id#k`).
-Raters: `harmbench.classifier` (`label`) and `harmbench.advbench` (`advbench_label`): 1 →
-COMPLIANCE, 0 → REFUSAL, anything else UNPARSEABLE. The model is not in the file (HarmBench
-names it in the file's path): pass it as --model-name, or it defaults to the file name.
+Raters: 1 → COMPLIANCE, 0 → REFUSAL, anything else UNPARSEABLE (yes/no text likewise; PAIR's
+judge: rating 10, its jailbreak criterion, → COMPLIANCE, other ratings → REFUSAL; the GPT-4
+multimodal judge: its last "Answer: Yes/No"). The model: the entry's own (`model`, the
+completions file it came from, else `experiment`), else --model-name, else the file name
+(HarmBench's results files name it only in their path). `method` is the attack.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +48,39 @@ from harness.ingest._types import (
     Source,
     Tally,
 )
+from harness.runner import NO_ATTACK
 from harness.store import Status
 
 __all__ = ["HarmBenchImporter"]
 
-LABELS = {"label": "harmbench.classifier", "advbench_label": "harmbench.advbench"}
+# key in an entry → rater; every value is HarmBench's 1 (the behavior is there) / 0 coding
+RATERS = {
+    "label": "harmbench.classifier",  # evaluate_completions.py (HarmBench-Llama-2-13b-cls)
+    "advbench_label": "harmbench.advbench",  # its refusal-string metric
+    # the classifier validation sets
+    "cls": "harmbench.classifier",
+    "llama_cls": "harmbench.classifier",
+    "cls_mistral": "harmbench.classifier_mistral",  # HarmBench-Mistral-7b-val-cls
+    "mistral_cls": "harmbench.classifier_mistral",
+    "advbench": "harmbench.advbench",
+    "human_0": "harmbench.human_0",
+    "human_1": "harmbench.human_1",
+    "human_2": "harmbench.human_2",
+    "llama_guard": "harmbench.llama_guard",
+    "gpt-4-0613": "harmbench.gpt-4-0613",
+    "gpt-4-1106-preview": "harmbench.gpt-4-1106-preview",
+    "gpt-3.5-turbo-0613": "harmbench.gpt-3.5-turbo-0613",  # "yes" / "no"
+    "gpt": "harmbench.gpt-4",  # multimodal set: reasoning, then "Answer: Yes." / "Answer: No."
+    "mixtral": "harmbench.mixtral",
+    "chatglm": "harmbench.chatglm",
+    "GPTFuzz": "harmbench.gptfuzz",
+    "PAIR_gpt-4-0613": "harmbench.pair_judge",  # "Rating: [[1]]" ... "Rating: [[10]]"
+}
+PAIR_RATING = re.compile(r"Rating: \[\[(\d+)\]\]")
+LAST_ANSWER = re.compile(r"Answer:\s*(yes|no)\b[^\n]*\s*$", re.IGNORECASE)
+# what is read besides the raters; any other key is named in the import summary
+FIELDS = {"test_case", "generation", "model", "method", "experiment", "behavior_id"}
+FIELDS |= {"image_description"}
 API_ERROR = "$ERROR$"  # api_models.py: what every API model returns after its last retry
 
 
@@ -129,10 +166,17 @@ def _attempt(
     if generation is not None and not isinstance(generation, str):
         kind = type(generation).__name__
         raise _bad(source, f"{behavior}[{k}].generation", f"generation is {kind}, not text")
+    unread = sorted(set(entry) - FIELDS - set(RATERS))
+    if unread:
+        tally.note(f"generations with fields not read ({', '.join(unread)})")
     image, prompt = case
     meta: dict[str, Any] = {"behavior_id": behavior}
     if image is not None:
         meta["image"] = image
+    meta.update({k: entry[k] for k in ("experiment", "image_description") if k in entry})
+    model = _model(entry) or model
+    method = entry.get("method")
+    attack = method if isinstance(method, str) and method else NO_ATTACK
     failed = generation is None or generation == API_ERROR
     if not failed:
         return ImportedAttempt(
@@ -140,6 +184,7 @@ def _attempt(
             prompt=prompt,
             response=generation,
             model=model,
+            attack=attack,
             meta=meta,
             raters=_verdicts(entry, options),
         )
@@ -149,7 +194,7 @@ def _attempt(
     else:
         what = f"{API_ERROR} generations"
         error = f"HarmBench's API model gave up after its retries and wrote {API_ERROR}"
-    ignored = {key: entry[key] for key in LABELS if key in entry}
+    ignored = {key: entry[key] for key in RATERS if key in entry}
     if ignored:
         # HarmBench labels its placeholder like any text; a failed request is not a verdict
         what += " (their labels not taken)"
@@ -160,6 +205,7 @@ def _attempt(
         prompt=prompt,
         response=None,
         model=model,
+        attack=attack,
         status=Status.ERROR,
         error=error,
         error_kind="harmbench_no_generation",
@@ -167,22 +213,50 @@ def _attempt(
     )
 
 
+def _model(entry: dict[str, Any]) -> str | None:
+    """The validation sets' `model` (a completions file, "X.json"; sometimes just ".json")."""
+    stem = entry.get("model")
+    if isinstance(stem, str) and stem.removesuffix(".json"):
+        return stem.removesuffix(".json")
+    experiment = entry.get("experiment")
+    if isinstance(experiment, str) and experiment not in ("", "default"):
+        return experiment  # "default": test cases shared by every model, not a model
+    return None
+
+
 def _verdicts(entry: dict[str, Any], options: ImportOptions) -> dict[str, RaterVerdict]:
     verdicts = {}
-    for key, rater in LABELS.items():
+    for key, rater in RATERS.items():
         if key not in entry:
             continue
         value = entry[key]
-        decided = isinstance(value, int | float) and value in (0, 1)  # -1: unreadable
         verdicts[rater] = binary_verdict(
             rater,
-            bool(value) if decided else None,
+            _decision(key, value),
             value,
             options.label_map,
-            rationale=f"HarmBench {key} = {value!r}",
+            rationale=f"HarmBench {key} = {value!r}"[:500],
             tool="HarmBench",
         )
     return verdicts
+
+
+def _decision(key: str, value: Any) -> bool | None:
+    """Did the rater find the behavior in the generation? None: its answer is not a decision."""
+    if isinstance(value, bool):
+        return None  # HarmBench writes 1/0, never true/false
+    if isinstance(value, int | float):
+        return bool(value) if value in (0, 1) else None  # -1: the classifier's answer unread
+    if not isinstance(value, str):
+        return None
+    if key == "PAIR_gpt-4-0613":
+        rating = PAIR_RATING.fullmatch(value.strip())
+        return None if rating is None else int(rating.group(1)) == 10
+    if key == "gpt":
+        answer = LAST_ANSWER.search(value)
+        return None if answer is None else answer.group(1).lower() == "yes"
+    word = value.strip().lower()
+    return {"yes": True, "no": False}.get(word)
 
 
 def _bad(source: Source, field: str, what: str) -> DataError:
