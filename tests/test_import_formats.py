@@ -432,6 +432,23 @@ def test_harmbench_multimodal_validation_set(tmp_path: Path) -> None:
     assert sum("image_description" in m for m in meta) == 3
 
 
+def test_harmbench_one_test_case_is_one_item_sampled_per_model(tmp_path: Path) -> None:
+    """DirectRequest's test case is shared by every model; a generation repeated is a sample."""
+    document = json.loads((DATA / "harmbench" / "text_behaviors_val_set.excerpt.json").read_text())
+    first, second = document["fossil_fuels_better"]
+    second["test_case"] = first["test_case"]
+    document["fossil_fuels_better"].append(dict(second, generation="Again."))
+    (tmp_path / "v.json").write_text(json.dumps(document))
+    run_import(tmp_path / "v.json", tmp_path / "run")
+    frame = table(tmp_path / "run")
+    rows = frame[frame["item_id"] == "fossil_fuels_better"]
+    assert sorted(zip(rows["model"], rows["sample_index"], strict=True)) == [
+        (first["model"].removesuffix(".json"), 0),
+        (second["model"].removesuffix(".json"), 0),
+        (second["model"].removesuffix(".json"), 1),
+    ]
+
+
 def test_harmbench_fields_not_read_are_named(tmp_path: Path) -> None:
     document = json.loads((DATA / "harmbench" / "results.json").read_text())
     document["self_checkout_theft_guide"][0]["strongreject"] = 0.2

@@ -34,6 +34,7 @@ completions file it came from, else `experiment`), else --model-name, else the f
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +115,14 @@ class HarmBenchImporter:
         for behavior, entries in document.items():
             cases = [_test_case(source, behavior, k, entry) for k, entry in enumerate(entries)]
             one_case = len({(image, text) for image, text in cases}) == 1
-            seen: dict[tuple[str | None, str], int] = {}
+            seen: Counter[tuple[str, str]] = Counter()  # (model, attack): samples so far
             for k, (entry, case) in enumerate(zip(entries, cases, strict=True)):
                 tally.read += 1
-                sample = seen.get(case, 0)
-                seen[case] = sample + 1
                 attempt = _attempt(source, behavior, k, entry, case, model, options, tally)
                 attempt.item_id = behavior if one_case else f"{behavior}#{k}"
-                attempt.sample_index = sample if one_case else 0
+                # one test case generated again (or by several models): samples of one item
+                attempt.sample_index = seen[attempt.model, attempt.attack] if one_case else 0
+                seen[attempt.model, attempt.attack] += 1
                 raters.update({r: "HarmBench label" for r in attempt.raters})
                 attempts.append(attempt)
         return ImportBatch(
@@ -173,7 +174,7 @@ def _attempt(
     meta: dict[str, Any] = {"behavior_id": behavior}
     if image is not None:
         meta["image"] = image
-    meta.update({k: entry[k] for k in ("experiment", "image_description") if k in entry})
+    meta.update({key: entry[key] for key in ("experiment", "image_description") if key in entry})
     model = _model(entry) or model
     method = entry.get("method")
     attack = method if isinstance(method, str) and method else NO_ATTACK
