@@ -14,6 +14,7 @@ from pathlib import Path
 from aiolimiter import AsyncLimiter
 
 from harness.config import GuardSpec, ModelSpec, RetrySpec
+from harness.layers import ModerationOptions
 from harness.providers import (
     ChatRequest,
     ModerationClient,
@@ -23,6 +24,7 @@ from harness.providers import (
     Reply,
     build_provider,
     make_transport,
+    serial,
 )
 from harness.runner._adaptive import AdaptiveGate
 from harness.runner._budget import Budget
@@ -32,8 +34,8 @@ __all__ = ["Channel", "ModerationChannel", "build_channels"]
 
 log = logging.getLogger("harness.runner.channels")
 
-# runner workers for a local (llamacpp) model: see Channel.pool_size
-LOCAL_POOL = 2
+# runner workers for a serial model (e.g. llamacpp): see Channel.pool_size
+SERIAL_POOL = 2
 
 
 class Channel:
@@ -41,17 +43,17 @@ class Channel:
         self.name = name
         self.provider = provider
         self.spec = spec
-        self.gate = AdaptiveGate(name, self.pool_size)
+        self.gate = AdaptiveGate(name, 1 if serial(spec) else spec.concurrency)
         self.budget: Budget | None = None  # set by the run that uses the channel
         # one request per 60/rpm seconds: smooth, with no burst at start
         self._limiter = AsyncLimiter(1, 60.0 / spec.rpm) if spec.rpm else None
 
     @property
     def pool_size(self) -> int:
-        # a local model answers one call at a time (its provider's lock), but a second worker
-        # lets one attempt's grading (a judge in its own worker process, on another core)
-        # overlap the next attempt's model call
-        return LOCAL_POOL if self.spec.provider == "llamacpp" else self.spec.concurrency
+        # a serial model takes one request at a time (its gate has one slot), but a second
+        # runner worker lets one attempt's grading (e.g. a local judge in a worker process of
+        # its own, on another core) overlap the next attempt's model call
+        return SERIAL_POOL if serial(self.spec) else self.spec.concurrency
 
     async def complete(self, request: ChatRequest) -> CallOutcome:
         async def send() -> Reply:
@@ -80,15 +82,17 @@ class Channel:
 
 class ModerationChannel:
     def __init__(self, spec: GuardSpec, api_key: str | None) -> None:
-        assert spec.base_url is not None  # guaranteed by GuardSpec's validation
+        options = spec.options
+        assert isinstance(options, ModerationOptions), spec.kind  # a moderation guard's
+        assert options.base_url is not None  # guaranteed by its validation
         self._client = ModerationClient(
-            spec.base_url,
+            options.base_url,
             api_key=api_key,
-            model=spec.moderation_model,
-            transport=make_transport(spec.concurrency, spec.base_url),
-            timeout=spec.timeout,
+            model=options.moderation_model,
+            transport=make_transport(options.concurrency, options.base_url),
+            timeout=options.timeout,
         )
-        self._gate = asyncio.Semaphore(spec.concurrency)
+        self._gate = asyncio.Semaphore(options.concurrency)
         self._retry = RetrySpec(max_attempts=4, initial_backoff=0.5, max_backoff=10)
 
     async def moderate(self, text: str) -> Outcome[ModerationResult]:
