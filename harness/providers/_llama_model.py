@@ -59,7 +59,7 @@ class GrammarAfterSampling:
         self._n_vocab = n_vocab
         self._candidates = internals.LlamaTokenDataArray(n_vocab=n_vocab)
         self._one = (native.llama_token_data * 1)()
-        self._one_array = native.llama_token_data_array(
+        self._one_array: Any = native.llama_token_data_array(
             data=ctypes.cast(self._one, native.llama_token_data_p), size=1, selected=-1
         )
 
