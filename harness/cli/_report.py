@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -58,7 +58,7 @@ def report(
             )
         typer.echo(render_comparison(reports, chosen))
     elif chosen == "html":
-        target = render_html(reports[0], out or runs[0] / "report", _commands(reports[0]))
+        target = render_html(reports[0], out or runs[0] / "report", reports[0].commands)
         typer.echo(f"wrote {target}")
     else:
         typer.echo(render(reports[0], chosen))
@@ -70,12 +70,3 @@ def report(
         )
         raise SystemExit(EXIT_FLAGGED)
 
-
-def _commands(report: Any) -> list[str]:
-    """How to reproduce the run and this report."""
-    manifest = report.manifest
-    config = manifest.get("config_file")
-    commands = [str(c) for c in manifest.get("commands", [])]
-    if config:
-        commands = [f"harness run {config}", *commands]
-    return list(dict.fromkeys([*commands, f"harness report {report.run_dir} --format html"]))
