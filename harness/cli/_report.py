@@ -69,4 +69,3 @@ def report(
             err=True,
         )
         raise SystemExit(EXIT_FLAGGED)
-
