@@ -144,12 +144,20 @@ class _Dictation:
         self.grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
         self.keywords = {_stem(w) for w in words if _is_keyword(w)}
         self.text = " ".join(words)
+        self.vocabulary = frozenset(words)
         self.templated = False
 
     def said(self, phrase: str) -> bool:
         """Whether the prompt itself uses this phrase: then it is the prompt's framing."""
-        words = " ".join(_WORD.findall(phrase))
-        return bool(self.grams) and bool(words) and f" {words} " in f" {self.text} "
+        found = _WORD.findall(phrase)
+        words = " ".join(found)
+        if not self.grams or not words:
+            return False
+        if f" {words} " in f" {self.text} ":
+            return True
+        # "purely fictional" where the template said "purely for fictional purposes"
+        keywords = [w for w in found if _is_keyword(w)]
+        return bool(keywords) and all(w in self.vocabulary for w in keywords)
 
     def spans(self, lowered: str) -> list[tuple[int, int]]:
         """Character spans of `lowered` covered by a copied run, merged."""
@@ -429,7 +437,7 @@ class DetectedProceeds:
                 copied,
             )
         deflections = found("deflection", lowered)
-        if deflections:
+        if deflections and not list_item:
             return Segment(text, list_item, "deflection", deflections[0].group(), 0, copied)
         return Segment(text, list_item, "content", None, own, copied)
 
