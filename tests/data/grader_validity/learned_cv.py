@@ -16,9 +16,11 @@ balanced class weights (DETECTED_PROCEEDS is 9% of dev):
 - `gate`: the rules, with a learned gate that may only demote the rules' COMPLIANCE to PARTIAL
   (and, in `gate+dp`, promote it to DETECTED_PROCEEDS).
 
-Figures are means over stratified 5-fold cross-validation with 3 shuffles (seeds 0-2) of the
-239 dev items; the test split is never read. The rules' own dev figures are printed for
-comparison; they are optimistic, since the rules were written looking at dev.
+C is 0.03 or 0.3 (0.03 only with words). Figures are means over stratified 5-fold
+cross-validation with 3 shuffles (seeds 0-2) of the 239 dev items; the test split is never
+read. The rules' own dev figures are printed for comparison; they are optimistic, since the
+rules were written looking at dev. It takes minutes on an idle 2-core machine (most of it the
+TF-IDF models).
 """
 
 from __future__ import annotations
@@ -190,7 +192,8 @@ def main() -> None:
     _row("rules (written looking at dev)", _figures(list(experiment.rules), list(experiment.y)))
     for words in (False, True):
         tag = "+words" if words else ""
-        for c in (0.03, 0.3):
+        # with words, the weaker regularisation only fits the vocabulary of 191 training items
+        for c in (0.03,) if words else (0.03, 0.3):
             for balanced in (False, True):
                 name = f"lr{tag} C={c}{' balanced' if balanced else ''}"
                 _row(name, experiment.cross_validate(experiment.lr(c, balanced, words)))
