@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+import yaml
 from test_adaptive_attacks import REFUSAL, crescendo, proposal, question, write_pair_config
 
 from harness.config import load_config
@@ -198,3 +199,44 @@ async def test_retrying_a_failed_search_sends_only_what_was_not_answered(tmp_pat
     # the failed request is not counted as a query of the search, but its tries were spent
     with RunStore(run_dir) as store:
         assert sum(t for _, t, _, _ in store.spending()) == first + len(again)
+
+
+@pytest.mark.anyio
+async def test_the_global_budget_stops_a_search_that_resumes_when_it_is_raised(
+    tmp_path: Path,
+) -> None:
+    with ScriptedServer(default_reply=reply) as server:
+        config = write_pair_config(tmp_path, server, attacks=[PAIR])
+        data = yaml.safe_load(config.read_text())
+        data["budget"] = {"max_requests": 10}
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        summary, run_dir = await run(load_config(config), options=QUIET)
+        assert summary.budget_exhausted and "max_requests 10" in summary.budget_exhausted
+        before = len(server.recorded())
+        with RunStore(run_dir) as store:
+            assert store.count_attempts() == 0  # stopped mid-search: nothing graded yet
+            steps = len(store.attack_steps(*_only_search(store)))
+            spent = sum(tries for _, tries, _, _ in store.spending())
+        # the stop comes as the 10th request is charged: what was in flight finishes
+        assert 10 <= spent <= before and steps <= spent
+        data["budget"] = {"max_requests": 100}
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        # a changed config needs --force; it re-sends only attempts whose requests changed
+        summary, _ = await run(load_config(config), force=True, options=QUIET)
+        after = len(server.recorded()) - before
+    assert summary.statuses == {"OK": 1} and summary.budget_exhausted is None
+    assert after == 36 - steps  # PAIR's 36 requests (see CASES), less those stored
+    trace = json.loads(the_attempt(run_dir).attack_trace or "")
+    assert trace["success_iteration"] == 4 and trace["queries"] == {
+        "target": 12,
+        "attacker": 12,
+        "judge": 12,
+    }
+
+
+def _only_search(store: RunStore) -> tuple[str, str]:
+    with sqlite3.connect(store.path) as db:
+        ((attempt_id, request_hash),) = db.execute(
+            "SELECT DISTINCT attempt_id, request_hash FROM attack_steps"
+        ).fetchall()
+    return str(attempt_id), str(request_hash)

@@ -137,7 +137,11 @@ class _Writer:
         the requests charged so far: a kill loses neither)."""
         requests = self._budget.drain() if self._budget is not None else []
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._store.write_step, step, requests)
+        writing = loop.run_in_executor(self._thread, self._store.write_step, step, requests)
+        # a search cancelled meanwhile (the run stopped) must not cancel the write: its step
+        # and the requests drained with it would be lost; `close` waits for it
+        self._writing.append(writing)
+        await asyncio.shield(writing)
 
     async def flush_periodically(self) -> None:
         while True:
