@@ -26,8 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-from harness.attacks import AdaptiveAttack, ModelAnswer, SearchCalls, TargetAnswer
-from harness.attacks._adaptive import AskFn
+from harness.attacks import AdaptiveAttack, AskFn, ModelAnswer, SearchCalls, TargetAnswer
 from harness.providers import ChatRequest
 from harness.runner._budget import requests_for
 from harness.runner._channels import Channel
