@@ -2,6 +2,7 @@
 
 from harness.grading._registry import (
     ENTRY_POINT_GROUP,
+    GRADERS,
     Grader,
     GraderContext,
     GraderOptions,
@@ -26,6 +27,7 @@ from harness.grading._validity import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "GRADERS",
     "SUCCESS_BROAD",
     "SUCCESS_STRICT",
     "UNVALIDATED",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,12 +12,11 @@ from harness.config import GuardSpec, SafetyLayerSpec
 from harness.layers._guards import (
     CompleteFn,
     Guard,
+    GuardContext,
     GuardVerdict,
-    KeywordGuard,
-    ModelGuard,
     ModerateFn,
-    ModerationGuard,
     Stage,
+    build_guard,
 )
 
 __all__ = ["GuardEvent", "SafetyLayer", "build_safety_layer"]
@@ -86,18 +85,10 @@ def build_safety_layer(
     where: str,
 ) -> SafetyLayer:
     def build(guard: GuardSpec, field: str) -> Guard:
-        if guard.kind == "keywords":
-            return KeywordGuard(guard, file=file, where=field)
-        if guard.kind == "model":
-            return ModelGuard(guard, complete, base_dir=base_dir, file=file, where=field)
-        return ModerationGuard(guard, moderate_for(guard))
+        return build_guard(guard, GuardContext(complete, moderate_for, base_dir, file, field))
 
     return SafetyLayer(
         spec,
         [build(g, f"{where}.input[{i}]") for i, g in enumerate(spec.input)],
         [build(g, f"{where}.output[{i}]") for i, g in enumerate(spec.output)],
     )
-
-
-def guard_models(layers: Mapping[str, SafetyLayerSpec]) -> set[str]:
-    return {g.model for spec in layers.values() for g in (*spec.input, *spec.output) if g.model}
