@@ -49,3 +49,7 @@ class DataError(UserError):
 
 class RunStoreError(UserError):
     """A run directory is missing, from another config, or from an incompatible version."""
+
+
+# the exit status of a UserError: the CLI and the end-of-run report worker both exit with it
+EXIT_USER_ERROR = 2

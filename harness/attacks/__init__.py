@@ -26,10 +26,13 @@ channels.
 
 from harness.attacks._adaptive import (
     AdaptiveAttack,
+    AdaptiveOptions,
+    AskFn,
     ModelAnswer,
     SearchCalls,
     SearchResult,
     TargetAnswer,
+    TargetFn,
     parse_rating,
 )
 from harness.attacks._crescendo import Crescendo, CrescendoOptions, parse_refusal
@@ -59,6 +62,8 @@ __all__ = [
     "PLACEHOLDERS",
     "TEMPLATE_KIND",
     "AdaptiveAttack",
+    "AdaptiveOptions",
+    "AskFn",
     "Attack",
     "AttackList",
     "AttackOptions",
@@ -74,6 +79,7 @@ __all__ = [
     "Tap",
     "TapOptions",
     "TargetAnswer",
+    "TargetFn",
     "build_attack",
     "describe_attacks",
     "parse_attacks",

@@ -164,9 +164,11 @@ def union_grammar(call_json_grammar: str) -> str:
 
 
 def choice_grammar(choices: Sequence[str]) -> str:
-    """GBNF for a reply that is exactly one of `choices`."""
+    """GBNF for a reply that is exactly one of `choices`, after at most one blank: a model
+    allowed any number of them may spend its whole `max_tokens` on blanks (seen with the
+    270M model on a prompt without instructions), and its answer is then empty."""
     alternatives = " | ".join(json.dumps(choice) for choice in choices)
-    return f"root ::= [ \\n]* ({alternatives})\n"
+    return f"root ::= [ \\n]? ({alternatives})\n"
 
 
 def parse_tool_call(text: str) -> tuple[str, str] | None:

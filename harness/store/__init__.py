@@ -2,7 +2,14 @@
 
 from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
 from harness.store._merge import merge_runs
-from harness.store._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
+from harness.store._records import (
+    ROLES,
+    AttackStep,
+    AttemptRecord,
+    GradeRecord,
+    RequestRecord,
+    Status,
+)
 from harness.store._store import (
     ATTEMPT_COLUMNS,
     CELL_BLOCK,
@@ -24,6 +31,7 @@ __all__ = [
     "REPORT_COLUMNS",
     "ROLES",
     "SCHEMA_VERSION",
+    "AttackStep",
     "AttemptRecord",
     "GradeRecord",
     "RequestRecord",
