@@ -8,10 +8,10 @@ Imported by the worker process only (it imports llama_cpp). Two changes:
   used by llama-server and llama-cli), this one samples without the grammar, checks only the
   sampled token against it, and samples again from the grammar-masked candidates only if the
   grammar rejects it. Every emitted token is still checked and accepted by the grammar, so the
-  guarantee is the same; at temperature 0 the reply is identical, token for token (the most
-  likely token is kept exactly when the grammar allows it). At a temperature above 0 the
-  distribution is the grammar-masked one (a rejected draw is redrawn from it), except that
-  top-k/top-p cut before the mask instead of after it, as in llama.cpp's own sampler.
+  guarantee is the same, and at temperature 0 (greedy: the demo's models, local judges) the
+  reply is identical, token for token (the most likely token is kept exactly when the grammar
+  allows it). Above temperature 0 llama-cpp-python's own chain is kept: the draws would differ,
+  and with them the replies a seed gives.
 - **Saved prefixes.** llama-cpp-python reuses the KV cache only for the prefix a prompt shares
   with the one before it. The harness interleaves deployments item by item (raw, system prompt,
   tools, ...), so each deployment's long shared prefix (system prompt, tool instructions) would
@@ -219,10 +219,12 @@ class HarnessLlama(Llama):
 
     # Llama calls both with keyword arguments only
     def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]
-        grammar = kwargs.pop("grammar", None)
+        if kwargs.get("grammar") is None or kwargs.get("temp") != 0.0:
+            # above temperature 0 the draws would differ from llama-cpp-python's (and seeded
+            # replies with them): its own chain, grammar first, is kept there
+            return super()._init_sampler(**kwargs)
+        grammar = kwargs.pop("grammar")
         chain = super()._init_sampler(**kwargs)
-        if grammar is None:
-            return chain
         masking: Any = internals.LlamaSampler
         masking = masking()
         masking.add_grammar(self._model, grammar)
