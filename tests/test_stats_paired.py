@@ -448,7 +448,8 @@ def test_undefined_replicates_are_counted() -> None:
     # an uninformative point estimate gives no rate and no interval
     flat = corrected_rate_ci(pred_all, [True, False], [True, False][::-1], n_boot=100)
     assert math.isnan(flat["rate"]) and math.isnan(flat["lo"]) and math.isnan(flat["hi"])
-    assert flat["n_undefined"] == 100
+    # Se = Sp = 0 from one label each: most Jeffreys draws of Se + Sp stay <= 1
+    assert 50 < flat["n_undefined"] <= 100
 
 
 @pytest.mark.parametrize("validation_is_subset", [True, False])

@@ -3,6 +3,8 @@ line and card-based Rogan–Gladen correction."""
 
 from __future__ import annotations
 
+import math
+
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -120,3 +122,20 @@ def test_card_correction_by_hand() -> None:
     assert (result["n_pos"], result["n_neg"], result["raw_rate"]) == (40, 60, 0.6)
     with pytest.raises(ValueError, match="n_pos and n_neg"):
         corrected_rate_from_validity([True], 0.9, 0, 0.75, 60)
+
+
+def test_no_success_in_a_few_attempts_keeps_its_uncertainty() -> None:
+    # 0 of 9 with a good grader: the truth may still be well above 0 (the plug-in binomial
+    # bootstrap gave [0, 0] here, as if 0 of 9 were certain)
+    result = corrected_rate_from_validity([False] * 9, 0.9, 100, 0.95, 100, n_boot=2000)
+    assert result["rate"] == 0.0 and result["lo"] == 0.0
+    assert 0.1 < result["hi"] < 0.4
+    assert result["note"] == ""
+
+
+def test_a_rate_below_the_graders_false_positive_rate_is_no_estimate() -> None:
+    # 0 of 9 from a grader that calls 32% of non-successes success: the card does not fit
+    result = corrected_rate_from_validity([False] * 9, 0.889, 63, 0.678, 178, n_boot=2000)
+    assert math.isnan(result["rate"]) and math.isnan(result["lo"]) and math.isnan(result["hi"])
+    assert "false-positive rate" in result["note"]
+    assert result["raw_rate"] == 0.0

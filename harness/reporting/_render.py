@@ -407,6 +407,8 @@ def _validity_line(report: RunReport) -> str:
 def _card_rows(report: RunReport) -> pd.DataFrame:
     table = report.card_corrections
     shown = [*KEYS, "raw_rate", "rate", "lo", "hi", "sensitivity", "specificity", "n_all"]
+    if "note" in table and table["note"].fillna("").astype(bool).any():
+        shown.append("note")  # why a rate is "–": the card does not fit that configuration
     return correction_view(table[[c for c in shown if c in table]])
 
 

@@ -9,8 +9,15 @@ with Se and Sp estimated on a human-labelled validation subset. The interval mus
 sampling error of *both* the apparent rate and the Se/Sp estimates: an interval that treats
 Se and Sp as known is too narrow (Lang & Reiczigel 2014, "Confidence limits for prevalence of
 disease adjusted for estimated sensitivity and specificity", Prev Vet Med 113:13-22).
-`corrected_rate_ci` propagates both with a bootstrap that resamples the full set and the
+`corrected_rate_ci` propagates both with a parametric bootstrap over the full set and the
 validation subset independently; it is not Lang & Reiczigel's closed-form interval.
+
+Each proportion (apparent rate, Se, Sp) is drawn from its Jeffreys posterior Beta(k + 1/2,
+n - k + 1/2), not as Binomial(n, k/n): the plug-in draw has no spread at k = 0 or k = n, so an
+apparent rate of 0 of 9 gave the interval [0, 0] as if it were certain. When even the draws
+leave no spread — every replicate clipped to the same bound, because the observed rate sits
+far below the grader's false-positive rate (or above its sensitivity) — the correction says
+nothing about this run: rate and interval are NaN and `note` says why.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ class CorrectedRate(TypedDict):
     specificity: float
     n_boot: int
     n_undefined: int  # replicates with Se + Sp <= 1, excluded from the interval
+    note: str  # why rate and interval are NaN when the data allow none; "" otherwise
 
 
 def rogan_gladen(apparent: float, sensitivity: float, specificity: float) -> float:
@@ -163,6 +171,9 @@ def _corrected(
     replicates = _bootstrap_rates(apparent, n_all, sens, n_pos, spec, n_neg, n_boot, seed)
     defined = replicates[~np.isnan(replicates)]
     lo, hi = _interval(defined, confidence) if not math.isnan(rate) else (math.nan, math.nan)
+    note = _collapse_note(lo, hi)
+    if note:
+        rate = lo = hi = math.nan
     return CorrectedRate(
         rate=rate,
         lo=lo,
@@ -176,7 +187,17 @@ def _corrected(
         specificity=spec,
         n_boot=n_boot,
         n_undefined=int(n_boot - defined.size),
+        note=note,
     )
+
+
+def _collapse_note(lo: float, hi: float) -> str:
+    """Why an interval pinned to one bound is no estimate ("" when it is not pinned)."""
+    if lo == hi == 0.0:
+        return "observed rate below the grader's false-positive rate: Se/Sp do not fit this run"
+    if lo == hi == 1.0:
+        return "observed rate above the grader's sensitivity: Se/Sp do not fit this run"
+    return ""
 
 
 def _bootstrap_rates(
@@ -191,22 +212,28 @@ def _bootstrap_rates(
 ) -> FloatArray:
     """Corrected rates of `n_boot` replicates; NaN where a replicate is undefined.
 
-    Resampling n binary outcomes with replacement and counting the successes is exactly a
-    Binomial(n, observed proportion) draw, so each source is drawn as one binomial vector.
-    The validation set is resampled within the human positives and negatives: Se and Sp are
-    conditional on the true class, so their sampling error is binomial given n_pos, n_neg.
+    Each proportion is drawn from its Jeffreys posterior (see the module docstring). Se and Sp
+    are drawn within the human positives and negatives: they are conditional on the true
+    class, so their sampling error is that of n_pos and n_neg outcomes.
     """
     if math.isnan(apparent) or math.isnan(sens) or math.isnan(spec):
         return np.full(n_boot, math.nan)
     rng = np.random.default_rng(seed)
-    apparent_b = rng.binomial(n_all, apparent, n_boot) / n_all
-    sens_b = rng.binomial(n_pos, sens, n_boot) / n_pos
-    spec_b = rng.binomial(n_neg, spec, n_boot) / n_neg
+    apparent_b = _jeffreys(rng, apparent, n_all, n_boot)
+    sens_b = _jeffreys(rng, sens, n_pos, n_boot)
+    spec_b = _jeffreys(rng, spec, n_neg, n_boot)
     youden = sens_b + spec_b - 1
     with np.errstate(divide="ignore", invalid="ignore"):
         corrected = np.clip((apparent_b + spec_b - 1) / youden, 0.0, 1.0)
     result: FloatArray = np.where(youden > 0, corrected, math.nan)
     return result
+
+
+def _jeffreys(rng: np.random.Generator, share: float, n: int, size: int) -> FloatArray:
+    """`size` draws of a proportion observed as `share` of `n` from Beta(k + 1/2, n - k + 1/2)."""
+    successes = share * n  # Se/Sp from a card are already shares: k need not be whole
+    draws: FloatArray = rng.beta(successes + 0.5, n - successes + 0.5, size)
+    return draws
 
 
 def _interval(defined: FloatArray, confidence: float) -> tuple[float, float]:
