@@ -3,9 +3,8 @@ line and card-based Rogan–Gladen correction."""
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
