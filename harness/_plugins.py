@@ -47,7 +47,9 @@ T = TypeVar("T")
 class PluginOptions(BaseModel):
     """Base of a plugin's own config keys: unknown keys are errors, as everywhere in a config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built at first use, as in harness.config._models (every built-in provider's
+    # and guard kind's options class is created when `harness run` starts)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def allowed_distributions() -> set[str | None] | None:
