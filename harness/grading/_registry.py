@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness._errors import ConfigError, UserError
-from harness.grading._types import Label, Verdict
-from harness.store._records import AttemptRecord
+from harness.core import AttemptRecord, Label, Verdict
 
 if TYPE_CHECKING:  # a report loads graders' labels, not the HTTP stack
     from harness.providers import ChatRequest, Reply

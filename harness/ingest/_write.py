@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import DataError, RunStoreError
+from harness.core import attempt_key, digest
 from harness.ingest._types import ImportBatch, ImportedAttempt
-from harness.runner import attempt_key, digest
 from harness.store import (
     DB_NAME,
     MANIFEST_NAME,

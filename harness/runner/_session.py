@@ -19,6 +19,7 @@ from harness.config import (
     required_secrets,
     used_models,
 )
+from harness.core import file_sha256
 from harness.grading import GraderContext, JudgeFn, build_grader
 from harness.layers import SafetyLayer, build_safety_layer
 from harness.layers._guards import CompleteFn, ModerateFn
@@ -27,7 +28,7 @@ from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import budget_from_store, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._log import run_log
-from harness.runner._material import file_sha256, grader_fingerprint, referenced_files
+from harness.runner._material import grader_fingerprint, referenced_files
 from harness.runner._plan import Plan, Shard, build_plan
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, regrade
 from harness.store import RunStore, read_manifest, write_manifest

@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from harness._errors import DataError, UserError
-from harness.grading._types import SUCCESS_BROAD, SUCCESS_STRICT, Label
+from harness.core import SUCCESS_BROAD, SUCCESS_STRICT, Label
 
 __all__ = [
     "COLLAPSES",

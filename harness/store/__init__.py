@@ -1,8 +1,9 @@
 """The durable run store: SQLite attempts and grades, plus the run's manifest."""
 
+# the records are defined on the ground floor (harness.core); re-exported for existing imports
+from harness.core import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
 from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
 from harness.store._merge import merge_runs
-from harness.store._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
 from harness.store._store import (
     ATTEMPT_COLUMNS,
     CELL_BLOCK,

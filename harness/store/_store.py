@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness._errors import RunStoreError
-from harness.grading._types import Label
-from harness.store._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
+from harness.core import ROLES, AttemptRecord, GradeRecord, Label, RequestRecord, Status
 from harness.store._scrub import Scrubber
 
 if TYPE_CHECKING:  # pandas and pyarrow load only for reads: `harness run` starts faster
