@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import Field
 
 import graders
-from harness._errors import ConfigError
+from harness import ConfigError
 from harness.config import GenerationParams
 from harness.grading import GraderContext, GraderOptions, JudgeFn
 from harness.layers import check_template, render_template

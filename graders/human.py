@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from harness._errors import DataError
+from harness import DataError
 from harness.grading import GraderContext, GraderOptions, Label, Verdict, grader
 from harness.store import AttemptRecord
 

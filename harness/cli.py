@@ -584,8 +584,14 @@ def annotate(
     """Serve a local page to label attempts by hand; labels go straight into the run store."""
     import asyncio
 
-    from harness.annotate import AnnotationStore, choose_sample
-    from harness.annotate._server import Settings, check_annotator, protocol_html, serve
+    from harness.annotate import (
+        AnnotationStore,
+        Settings,
+        check_annotator,
+        choose_sample,
+        protocol_html,
+        serve,
+    )
 
     if sample is None and (seed is not None or stratify_by):
         raise UserError(

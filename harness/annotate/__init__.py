@@ -1,8 +1,14 @@
 """Human labelling: `harness annotate` serves a local page whose labels go into the run store.
 
-The server (aiohttp) is imported only by `serve_annotation`; the store side is light, so the
-report can find the human raters without loading a web server.
+The server (aiohttp) loads only when one of its names (`serve`, `Settings`, `check_annotator`,
+`protocol_html`) is first used; the store side is light, so the report can find the human raters
+without loading a web server.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from harness.annotate._consensus import CONSENSUS, human_consensus
 from harness.annotate._sample import ALL, STRATA, annotator_order, choose_sample, draw, sample_name
@@ -16,6 +22,9 @@ from harness.annotate._store import (
     rater_of,
 )
 
+if TYPE_CHECKING:
+    from harness.annotate._server import Settings, check_annotator, protocol_html, serve
+
 __all__ = [
     "ADJUDICATED",
     "ALL",
@@ -25,11 +34,29 @@ __all__ = [
     "STRATA",
     "AnnotationStore",
     "SampleDefinition",
+    "Settings",
     "annotation_raters",
     "annotator_order",
+    "check_annotator",
     "choose_sample",
     "draw",
     "human_consensus",
+    "protocol_html",
     "rater_of",
     "sample_name",
+    "serve",
 ]
+
+_SERVER_NAMES = frozenset({"Settings", "check_annotator", "protocol_html", "serve"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SERVER_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}._server"), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

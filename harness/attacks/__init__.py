@@ -25,6 +25,7 @@ channels.
 """
 
 from harness.attacks._adaptive import (
+    SUCCESS,
     AdaptiveAttack,
     ModelAnswer,
     SearchCalls,
@@ -57,6 +58,7 @@ __all__ = [
     "BUILTIN_ATTACKS",
     "NO_ATTACK",
     "PLACEHOLDERS",
+    "SUCCESS",
     "TEMPLATE_KIND",
     "AdaptiveAttack",
     "Attack",

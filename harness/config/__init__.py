@@ -5,6 +5,7 @@ from harness.config._layers import (
     GuardSpec,
     ProviderSideLayer,
     SafetyLayerSpec,
+    TemplateFile,
     ToolAccessSpec,
 )
 from harness.config._load import (
@@ -56,6 +57,7 @@ __all__ = [
     "RetrySpec",
     "SafetyLayerSpec",
     "SuiteSpec",
+    "TemplateFile",
     "ToolAccessSpec",
     "load_config",
     "missing_secrets",

@@ -12,6 +12,7 @@ __all__ = [
     "GuardSpec",
     "ProviderSideLayer",
     "SafetyLayerSpec",
+    "TemplateFile",
     "ToolAccessSpec",
 ]
 
@@ -22,7 +23,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _TemplateFile(_Strict):
+class TemplateFile(_Strict):
     file: str
 
 
@@ -37,7 +38,7 @@ class GuardSpec(_Strict):
     case_sensitive: bool = False
     # model: a model declared under `models`, prompted with a template, its output parsed
     model: str | None = None
-    template: str | _TemplateFile | None = Field(
+    template: str | TemplateFile | None = Field(
         None, description="prompt with {role} and {content}; default: a Llama-Guard-style one"
     )
     parse: Literal["llama_guard", "json"] = "llama_guard"

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.attacks._spec import NO_ATTACK, AttackList, AttackSpec
+from harness.attacks import NO_ATTACK, AttackList, AttackSpec
 from harness.config._layers import (
     GuardSpec,
     ProviderSideLayer,

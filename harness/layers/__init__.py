@@ -3,10 +3,12 @@
 from harness._templates import check_template, render_template
 from harness.layers._guards import (
     LLAMA_GUARD_TEMPLATE,
+    CompleteFn,
     Guard,
     GuardVerdict,
     KeywordGuard,
     ModelGuard,
+    ModerateFn,
     ModerationGuard,
     parse_json_verdict,
     parse_llama_guard,
@@ -15,11 +17,13 @@ from harness.layers._safety import GuardEvent, SafetyLayer, build_safety_layer
 
 __all__ = [
     "LLAMA_GUARD_TEMPLATE",
+    "CompleteFn",
     "Guard",
     "GuardEvent",
     "GuardVerdict",
     "KeywordGuard",
     "ModelGuard",
+    "ModerateFn",
     "ModerationGuard",
     "SafetyLayer",
     "build_safety_layer",

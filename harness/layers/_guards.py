@@ -12,16 +12,17 @@ from typing import Literal, Protocol
 
 from harness._errors import ConfigError
 from harness._templates import check_template, render_template
-from harness.config import GenerationParams, GuardSpec
-from harness.config._layers import _TemplateFile
+from harness.config import GenerationParams, GuardSpec, TemplateFile
 from harness.providers import ChatRequest
 
 __all__ = [
     "LLAMA_GUARD_TEMPLATE",
+    "CompleteFn",
     "Guard",
     "GuardVerdict",
     "KeywordGuard",
     "ModelGuard",
+    "ModerateFn",
     "ModerationGuard",
     "parse_json_verdict",
     "parse_llama_guard",
@@ -202,7 +203,7 @@ def _load_template(spec: GuardSpec, base_dir: Path, file: str | None, where: str
     template = spec.template
     if template is None:
         return LLAMA_GUARD_TEMPLATE
-    if isinstance(template, _TemplateFile):
+    if isinstance(template, TemplateFile):
         path = Path(template.file)
         path = path if path.is_absolute() else base_dir / path
         try:

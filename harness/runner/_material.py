@@ -58,7 +58,7 @@ def referenced_files(config: LoadedConfig) -> dict[str, str]:
 def request_material(configuration: Configuration, base_dir: Path) -> dict[str, Any]:
     """What decides a configuration's requests beyond its config entries: the guard templates'
     text (built-in or from files), the tool definitions offered, the model file's digest."""
-    from harness.layers._guards import LLAMA_GUARD_TEMPLATE
+    from harness.layers import LLAMA_GUARD_TEMPLATE
     from harness.tools import CATALOG
 
     deployment = configuration.deployment
@@ -75,7 +75,7 @@ def request_material(configuration: Configuration, base_dir: Path) -> dict[str, 
             templates.append(file_sha256(path) if path.is_file() else None)
     tools = None
     if deployment.tools is not None:
-        from harness.tools._defaults import DEFAULTS
+        from harness.tools import DEFAULTS
 
         tools = {
             "catalog": [

@@ -21,8 +21,7 @@ from harness.config import (
 )
 from harness.core import file_sha256
 from harness.grading import GraderContext, JudgeFn, build_grader
-from harness.layers import SafetyLayer, build_safety_layer
-from harness.layers._guards import CompleteFn, ModerateFn
+from harness.layers import CompleteFn, ModerateFn, SafetyLayer, build_safety_layer
 from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
 from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import budget_from_store, requests_for

@@ -4,6 +4,7 @@
 from harness.core import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
 from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
 from harness.store._merge import merge_runs
+from harness.store._scrub import Scrubber
 from harness.store._store import (
     ATTEMPT_COLUMNS,
     CELL_BLOCK,
@@ -29,6 +30,7 @@ __all__ = [
     "GradeRecord",
     "RequestRecord",
     "RunStore",
+    "Scrubber",
     "Snapshot",
     "Status",
     "merge_runs",
