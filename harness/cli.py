@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # asyncio and yaml load when a command needs them: `--help` s
 
     from harness._report_worker import EndOfRunReport
     from harness.runner import RunSummary
+    from harness.store import Manifest
 
 app: typer.Typer = typer.Typer(
     add_completion=False,
@@ -198,10 +199,10 @@ def print_run_report(run_dir: Path) -> None:
 def _print_reach(run_dir: Path) -> None:
     """The headline: deployments that may not have reached the model (see `reach_warnings`)."""
     from harness.reporting import reach_warnings
-    from harness.store import RunStore, read_manifest
+    from harness.store import Manifest, RunStore, read_manifest
 
     with RunStore(run_dir) as store:
-        for line in reach_warnings(store, read_manifest(run_dir) or {}):
+        for line in reach_warnings(store, read_manifest(run_dir) or Manifest()):
             typer.echo(f"warning: {line}", err=True)
 
 
@@ -320,8 +321,8 @@ def report(
 def _commands(report: Any) -> list[str]:
     """How to reproduce the run and this report."""
     manifest = report.manifest
-    config = manifest.get("config_file")
-    commands = [str(c) for c in manifest.get("commands", [])]
+    config = manifest.config_file
+    commands = [str(c) for c in manifest.commands]
     if config:
         commands = [f"harness run {config}", *commands]
     return list(dict.fromkeys([*commands, f"harness report {report.run_dir} --format html"]))
@@ -467,9 +468,9 @@ def grade(
 
     from harness.config import load_config
     from harness.runner import BudgetExhausted, grade_run
-    from harness.store import read_manifest, write_manifest
+    from harness.store import Manifest, read_manifest, write_manifest
 
-    manifest = read_manifest(run_dir) or {}
+    manifest = read_manifest(run_dir) or Manifest()
     specs = _grader_specs(run_dir, manifest, grader or [], _options(option or []))
     judges = load_config(models_from).spec.models if models_from else None
     try:
@@ -482,8 +483,8 @@ def grade(
         )
         raise SystemExit(EXIT_BUDGET) from None
     if primary:
-        manifest = read_manifest(run_dir) or {}
-        manifest["primary_grader"] = primary
+        manifest = read_manifest(run_dir) or Manifest()
+        manifest.primary_grader = primary
         write_manifest(run_dir, manifest)
     typer.echo(f"graded: {', '.join(f'{k}={v}' for k, v in sorted(labels.items())) or 'nothing'}")
 
@@ -506,13 +507,13 @@ def _options(pairs: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _grader_specs(
-    run_dir: Path, manifest: dict[str, Any], names: list[str], options: dict[str, dict[str, Any]]
+    run_dir: Path, manifest: Manifest, names: list[str], options: dict[str, dict[str, Any]]
 ) -> list[Any]:
     from pydantic import ValidationError
 
     from harness.config import GraderSpec
 
-    known = {g["rater"]: g for g in manifest.get("graders", [])}
+    known = manifest.grader_entries()
     if not names:
         # imported raters' verdicts were stored by `harness import` and never change
         names = [r for r, g in known.items() if g.get("name") != "imported"]

@@ -348,7 +348,7 @@ def test_outcomes_count_every_status_of_harmful_and_benign_items(report_a: RunRe
 
 
 def test_manifest_describes_each_configuration(report_a: RunReport) -> None:
-    descriptors = _by(pd.DataFrame(report_a.manifest["configurations"]), "name")
+    descriptors = _by(pd.DataFrame(report_a.manifest.configurations), "name")
     assert list(descriptors) == CONFIGURATIONS
     vendor = [{"name": "vendor-moderation", "description": None}]
     assert descriptors["a/raw"][PROVIDER_LAYERS] == []

@@ -23,6 +23,7 @@ from harness.store import (
     REPORT_COLUMNS,
     AttemptRecord,
     GradeRecord,
+    Manifest,
     RunStore,
     Status,
     write_manifest,
@@ -107,17 +108,17 @@ def store_with(
         store.write_batch(records, grades)
     write_manifest(
         run,
-        {
-            "run": "reads",
-            "kind": "experiment",
-            "configurations": [
+        Manifest(
+            run="reads",
+            kind="experiment",
+            configurations=[
                 {"name": c, "model": c.split("/")[0], "deployment": c.split("/")[1]}
                 for c in configurations
             ],
-            "attacks": list(attacks),
-            "graders": [{"name": g, "rater": g} for g in labels],
-            "primary_grader": next(iter(labels)),
-        },
+            attacks=list(attacks),
+            graders=[{"name": g, "rater": g} for g in labels],
+            primary_grader=next(iter(labels)),
+        ),
     )
     return run
 

@@ -8,19 +8,33 @@ closes a circle.
 
 from harness.core._keys import attempt_key, digest, file_sha256
 from harness.core._labels import SUCCESS_BROAD, SUCCESS_STRICT, Label, Verdict
+from harness.core._manifest import (
+    LOG_NAME,
+    MANIFEST_NAME,
+    Manifest,
+    now_iso,
+    read_manifest,
+    write_manifest,
+)
 from harness.core._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
 
 __all__ = [
+    "LOG_NAME",
+    "MANIFEST_NAME",
     "ROLES",
     "SUCCESS_BROAD",
     "SUCCESS_STRICT",
     "AttemptRecord",
     "GradeRecord",
     "Label",
+    "Manifest",
     "RequestRecord",
     "Status",
     "Verdict",
     "attempt_key",
     "digest",
     "file_sha256",
+    "now_iso",
+    "read_manifest",
+    "write_manifest",
 ]

@@ -1,8 +1,19 @@
 """The durable run store: SQLite attempts and grades, plus the run's manifest."""
 
 # the records are defined on the ground floor (harness.core); re-exported for existing imports
-from harness.core import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
-from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
+from harness.core import (
+    LOG_NAME,
+    MANIFEST_NAME,
+    ROLES,
+    AttemptRecord,
+    GradeRecord,
+    Manifest,
+    RequestRecord,
+    Status,
+    now_iso,
+    read_manifest,
+    write_manifest,
+)
 from harness.store._merge import merge_runs
 from harness.store._scrub import Scrubber
 from harness.store._store import (
@@ -28,6 +39,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AttemptRecord",
     "GradeRecord",
+    "Manifest",
     "RequestRecord",
     "RunStore",
     "Scrubber",
