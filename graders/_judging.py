@@ -76,7 +76,7 @@ def load_template(
                 fix="reinstall the harness from its repository (prompts/judges/ ships with it)",
             )
     else:
-        path = Path(template) if Path(template).is_absolute() else context.base_dir / template
+        path = context.resolve_path(template)
         if not path.is_file():
             raise ConfigError(
                 f"judge template file not found: {path}",

@@ -8,7 +8,6 @@ distributions; an empty value loads only the harness's own (what the tests use).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 from collections.abc import Callable, Mapping
@@ -19,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness._errors import ConfigError, UserError
+from harness._errors import ConfigError, UserError, did_you_mean
+from harness._paths import resolve_relative
 from harness.core import AttemptRecord, Label, Verdict
 
 if TYPE_CHECKING:  # a report loads graders' labels, not the HTTP stack
@@ -69,6 +69,10 @@ class GraderContext:
     # calls a model declared under `models`, through the run's limits and retries
     judge: JudgeFn | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """A path an option names, as the config means it: relative to its directory."""
+        return resolve_relative(path, self.base_dir)
 
 
 GraderClass = TypeVar("GraderClass", bound=type)
@@ -199,8 +203,7 @@ def _resolve(name: str, where: str, file: str | None) -> type:
         return _REGISTRY[name]
     known = registered_graders()  # for the message: every installed grader
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(name, known)
         raise ConfigError(
             f"unknown grader '{name}'",
             file=file,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from harness._errors import ConfigError
+from harness._paths import resolve_relative
 from harness._templates import check_template, render_template
 from harness.config import GenerationParams, GuardSpec, TemplateFile
 from harness.providers import ChatRequest
@@ -204,8 +205,7 @@ def _load_template(spec: GuardSpec, base_dir: Path, file: str | None, where: str
     if template is None:
         return LLAMA_GUARD_TEMPLATE
     if isinstance(template, TemplateFile):
-        path = Path(template.file)
-        path = path if path.is_absolute() else base_dir / path
+        path = resolve_relative(template.file, base_dir)
         try:
             template_text = path.read_text(encoding="utf-8")
         except OSError as exc:

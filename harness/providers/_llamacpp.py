@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness._paths import resolve_relative
 from harness.config import ModelSpec
 from harness.providers._llama_tools import render_base_prompt
 from harness.providers._types import (
@@ -288,5 +289,4 @@ def check_gguf(path: Path, *, field: str = "models.<name>.path") -> Path:
 def _model_path(spec: ModelSpec, base_dir: Path) -> Path:
     if spec.path is None:
         return default_gguf_path()
-    path = Path(spec.path).expanduser()
-    return check_gguf(path if path.is_absolute() else base_dir / path)
+    return check_gguf(resolve_relative(spec.path, base_dir))

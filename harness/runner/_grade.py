@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
-from harness.config import BudgetSpec, GraderSpec, ModelSpec, PriceSpec
+from harness.config import BudgetSpec, GraderSpec, ModelSpec, PriceSpec, read_api_key
 from harness.grading import GraderContext
 from harness.runner._budget import Budget, BudgetExhausted, budget_from_store
 from harness.runner._channels import Channel, build_channels
@@ -98,14 +97,8 @@ def _judge_channels(
     secrets = {}
     for name, model in models.items():
         env = model.api_key_env
-        if env and not os.environ.get(env):
-            raise ConfigError(
-                f"environment variable {env} is not set",
-                field=f"models.{name}.api_key_env",
-                fix=f"export {env}=<your key> before grading",
-            )
         if env:
-            secrets[env] = os.environ[env]
+            secrets[env] = read_api_key(env, field=f"models.{name}.api_key_env", when="grading")
     return build_channels(models, secrets, base_dir), list(secrets.values())
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from harness._paths import resolve_relative
 from harness.config import Configuration, FileRef, LoadedConfig
 from harness.core import file_sha256
 from harness.grading import Grader
@@ -70,8 +71,7 @@ def request_material(configuration: Configuration, base_dir: Path) -> dict[str, 
         elif isinstance(template, str):
             templates.append(template)
         else:
-            path = Path(template.file)
-            path = path if path.is_absolute() else base_dir / path
+            path = resolve_relative(template.file, base_dir)
             templates.append(file_sha256(path) if path.is_file() else None)
     tools = None
     if deployment.tools is not None:
@@ -101,8 +101,7 @@ def _weights_digest(path: str | None, base_dir: Path) -> str | None:
         except Exception:
             return None
     else:
-        file = Path(path).expanduser()
-        file = file if file.is_absolute() else base_dir / file
+        file = resolve_relative(path, base_dir)
     return file_sha256(file) if file.is_file() else None
 
 
