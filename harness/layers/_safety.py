@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -97,7 +97,3 @@ def build_safety_layer(
         [build(g, f"{where}.input[{i}]") for i, g in enumerate(spec.input)],
         [build(g, f"{where}.output[{i}]") for i, g in enumerate(spec.output)],
     )
-
-
-def guard_models(layers: Mapping[str, SafetyLayerSpec]) -> set[str]:
-    return {g.model for spec in layers.values() for g in (*spec.input, *spec.output) if g.model}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from harness.config import ModelSpec
 from harness.providers._anthropic import AnthropicProvider
 from harness.providers._http import make_transport
@@ -21,13 +19,11 @@ def build_provider(
     *,
     api_key: str | None,
     base_dir: Path,
-    transport: httpx.AsyncBaseTransport | None = None,
     name: str = "model",
 ) -> Provider:
-    """`transport` lets tests and benchmarks inject one instead of patching."""
     if spec.provider == "llamacpp":
         return LlamaCppProvider(spec, base_dir=base_dir, name=name)
-    http = transport or make_transport(spec.concurrency, spec.base_url)
+    http = make_transport(spec.concurrency, spec.base_url)
     if spec.provider == "anthropic":
         return AnthropicProvider(spec, api_key=api_key, transport=http)
     return OpenAIProvider(spec, api_key=api_key, transport=http)
