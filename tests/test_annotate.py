@@ -128,7 +128,7 @@ def test_labels_are_grades_of_a_human_rater_with_time_and_note(run_dir: Path) ->
     assert list(grades.index) == [items[0]]
     row = grades.loc[items[0]]
     assert row["label"] == "PARTIAL" and row["rationale"] == "vague" and row["graded_at"]
-    assert json.loads(row["raw"])["annotator"] == "alice"
+    assert json.loads(str(row["raw"]))["annotator"] == "alice"
     assert store.skipped("human.alice", definition.name) == {items[1]}
     # a label replaces the rater's earlier one; the log keeps both
     store.record(

@@ -48,17 +48,19 @@ def imports(repo: Path, roots: Iterable[str] = ROOTS) -> list[Import]:
     for name, path in known.items():
         where = path.relative_to(repo)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
             for target in _targets(name, path.name == "__init__.py", node, known):
                 if target.split(".")[0] in tops:
                     found.append(Import(name, target, f"{where}:{node.lineno}"))
     return found
 
 
-def _targets(module: str, is_package: bool, node: ast.AST, known: dict[str, Path]) -> list[str]:
+def _targets(
+    module: str, is_package: bool, node: ast.Import | ast.ImportFrom, known: dict[str, Path]
+) -> list[str]:
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
-    if not isinstance(node, ast.ImportFrom):
-        return []
     if node.level:
         base = module.split(".") if is_package else module.split(".")[:-1]
         base = base[: len(base) - node.level + 1]
