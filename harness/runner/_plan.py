@@ -15,7 +15,7 @@ from harness.core import attempt_key, digest
 from harness.runner._material import request_material
 from harness.suites import LoadedSuite, SuiteItem, load_suite
 
-__all__ = ["NO_ATTACK", "Plan", "Shard", "WorkItem", "attempt_key", "build_plan", "digest"]
+__all__ = ["NO_ATTACK", "Plan", "Shard", "WorkItem", "build_plan"]
 
 
 @dataclass(frozen=True)
