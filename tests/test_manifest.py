@@ -108,3 +108,13 @@ def test_a_stored_field_of_the_wrong_type_names_the_file_and_the_field(tmp_path:
     assert caught.value.field == "attacks"
     assert caught.value.file == str(run / MANIFEST_NAME)
     assert_user_error(harness("report", run, cwd=tmp_path), "manifest.json", "attacks")
+
+
+def test_a_list_or_mapping_stored_as_null_reads_as_empty(tmp_path: Path) -> None:
+    run = _old_run(tmp_path)
+    nulls = {"configurations": None, "attacks": None, "graders": None, "models": None}
+    (run / MANIFEST_NAME).write_text(json.dumps(FIRST_VERSION | nulls), encoding="utf-8")
+    manifest = read_manifest(run)
+    assert manifest is not None
+    assert (manifest.configurations, manifest.attacks, manifest.graders) == ([], [], [])
+    assert manifest.models == {} and manifest.primary_grader == "kw"

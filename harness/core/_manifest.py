@@ -101,8 +101,13 @@ class Manifest(BaseModel):
 
     @classmethod
     def from_stored(cls, data: dict[str, Any], *, file: Path | None = None) -> Manifest:
-        known = {k: v for k, v in data.items() if k in cls.model_fields and k != "other"}
-        other = {k: v for k, v in data.items() if k not in known}
+        fields = {k: f for k, f in cls.model_fields.items() if k != "other"}
+        known = {k: v for k, v in data.items() if k in fields}
+        other = {k: v for k, v in data.items() if k not in fields}
+        # a list or mapping stored as null (the readers before this schema accepted it) is empty
+        known = {
+            k: v for k, v in known.items() if v is not None or fields[k].default_factory is None
+        }
         try:
             manifest = cls.model_validate(known)
         except ValidationError as exc:
