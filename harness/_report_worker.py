@@ -24,7 +24,7 @@ __all__ = ["EndOfRunReport", "main"]
 # what `harness run`'s report imports, loaded before the run directory is known
 _PRELOAD = (
     "harness.reporting._analysis",
-    "harness.reporting._render",
+    "harness.reporting.formats.md",  # and _render, _compare
     "harness.stats",
     "adbc_driver_sqlite.dbapi",
     "tabulate",

@@ -259,13 +259,13 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-REPORT_FORMATS = ("md", "csv", "latex", "html", "json")
+REPORT_FORMATS = "md, csv, latex, html, json, or an installed plugin's format"
 
 
 @app.command()
 def report(
     runs: Annotated[list[Path], typer.Argument(help="one run directory, or several to compare")],
-    fmt: Annotated[str, typer.Option("--format", help=", ".join(REPORT_FORMATS))] = "md",
+    fmt: Annotated[str, typer.Option("--format", help=REPORT_FORMATS)] = "md",
     grader: Annotated[
         str | None, typer.Option(help="grader whose labels count (default: primary)")
     ] = None,
@@ -289,26 +289,15 @@ def report(
     ] = False,
 ) -> None:
     """The report of a run: per-configuration table, matrices, paired tests, warnings."""
-    from harness.reporting import analyse_run, render, render_comparison, render_html
+    from harness.reporting import analyse_run, render_comparison, reporter_for
 
-    chosen = _choice(fmt, REPORT_FORMATS, "--format")
+    chosen = reporter_for(fmt)
     reports = [
         analyse_run(run, grader=grader, reference=reference, min_agreement=min_agreement)
         for run in runs
     ]
-    if len(reports) > 1:
-        if chosen not in ("md", "csv", "json"):
-            raise UserError(
-                f"comparing runs supports md, csv and json, not {chosen}",
-                field="--format",
-                fix="use --format md|csv|json",
-            )
-        typer.echo(render_comparison(reports, chosen))
-    elif chosen == "html":
-        target = render_html(reports[0], out or runs[0] / "report", _commands(reports[0]))
-        typer.echo(f"wrote {target}")
-    else:
-        typer.echo(render(reports[0], chosen))
+    several = len(reports) > 1
+    typer.echo(render_comparison(reports, fmt) if several else chosen.render(reports[0], out))
     flagged = [f"{r.run_name}: {cell}" for r in reports for cell in r.flagged]
     if strict and flagged:
         typer.echo(
@@ -316,16 +305,6 @@ def report(
             err=True,
         )
         raise SystemExit(EXIT_FLAGGED)
-
-
-def _commands(report: Any) -> list[str]:
-    """How to reproduce the run and this report."""
-    manifest = report.manifest
-    config = manifest.config_file
-    commands = [str(c) for c in manifest.commands]
-    if config:
-        commands = [f"harness run {config}", *commands]
-    return list(dict.fromkeys([*commands, f"harness report {report.run_dir} --format html"]))
 
 
 def _print_report(run_dir: Path) -> None:

@@ -5,7 +5,6 @@ from harness.config._layers import (
     GuardSpec,
     ProviderSideLayer,
     SafetyLayerSpec,
-    TemplateFile,
     ToolAccessSpec,
 )
 from harness.config._load import (
@@ -58,7 +57,6 @@ __all__ = [
     "RetrySpec",
     "SafetyLayerSpec",
     "SuiteSpec",
-    "TemplateFile",
     "ToolAccessSpec",
     "load_config",
     "missing_secrets",

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from harness._plugins import GUARD_KINDS, PluginOptions, options_model, owner_of, unknown_keys
 
 __all__ = [
     "DEFAULT_REFUSAL",
@@ -12,7 +24,6 @@ __all__ = [
     "GuardSpec",
     "ProviderSideLayer",
     "SafetyLayerSpec",
-    "TemplateFile",
     "ToolAccessSpec",
 ]
 
@@ -23,65 +34,67 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TemplateFile(_Strict):
-    file: str
-
-
 class GuardSpec(_Strict):
-    """One check on a user turn (input) or a reply (output)."""
+    """One check on a user turn (input) or a reply (output). Besides `kind` and `name` it takes
+    the kind's own keys (e.g. a keywords guard's `phrases`), declared by the kind's `Options`
+    model and validated as strictly (see `harness.layers`); `options` holds them, parsed."""
 
-    kind: Literal["keywords", "model", "moderation"]
-    name: str | None = Field(None, description="label in results; default: the kind")
-    # keywords: block when any phrase (substring) or regular expression matches
-    phrases: list[str] = Field(default_factory=list)
-    patterns: list[str] = Field(default_factory=list)
-    case_sensitive: bool = False
-    # model: a model declared under `models`, prompted with a template, its output parsed
-    model: str | None = None
-    template: str | TemplateFile | None = Field(
-        None, description="prompt with {role} and {content}; default: a Llama-Guard-style one"
-    )
-    parse: Literal["llama_guard", "json"] = "llama_guard"
-    # moderation: an OpenAI-compatible /v1/moderations endpoint
-    base_url: str | None = None
-    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    moderation_model: str | None = None
-    thresholds: dict[str, float] = Field(
-        default_factory=dict, description="category → score at or above which to block"
-    )
-    concurrency: int = Field(8, ge=1)
-    timeout: float = Field(30.0, gt=0)
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str = Field(description="a name from the harness.guards entry points")
+    name: str | None = Field(None, description="label in results; default: the kind's")
+    _options: BaseModel = PrivateAttr(default_factory=PluginOptions)
+
+    @model_serializer(mode="wrap")
+    def _with_parsed_options(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # the plugin's keys as parsed (defaults included, values coerced), not as written:
+        # the config's hash then changes only when what it means changes
+        data: dict[str, Any] = handler(self)
+        return data | self._options.model_dump(mode="json" if info.mode_is_json() else "python")
+
+    @property
+    def options(self) -> BaseModel:
+        """The kind's own keys, parsed by its `Options` model."""
+        return self._options
+
+    @field_validator("kind")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        if GUARD_KINDS.find(value) is None:
+            raise GUARD_KINDS.unknown_error(value)
+        return value
 
     @model_validator(mode="after")
-    def _fields_fit_kind(self) -> Self:
-        needed = {
-            "keywords": ("phrases", "patterns"),
-            "model": ("model",),
-            "moderation": ("base_url",),
-        }[self.kind]
-        if not any(getattr(self, key) for key in needed):
-            raise ValueError(f"a '{self.kind}' guard needs {' or '.join(needed)}")
-        foreign = {
-            "keywords": ("model", "template", "base_url", "moderation_model", "api_key_env"),
-            "model": ("phrases", "patterns", "base_url", "moderation_model", "api_key_env"),
-            "moderation": ("phrases", "patterns", "model", "template"),
-        }[self.kind]
-        for key in foreign:
-            if getattr(self, key):
+    def _kind_options(self) -> Self:
+        own = options_model(GUARD_KINDS.get(self.kind))
+        extra = self.model_extra or {}
+        for key in extra:
+            if key not in own.model_fields and owner_of(key, GUARD_KINDS) is not None:
                 raise ValueError(f"'{key}' does not apply to a '{self.kind}' guard; remove it")
+        # a ValidationError raised here keeps its location: ...input[i].<key>
+        unknown = unknown_keys("GuardSpec", extra, [*type(self).model_fields, *own.model_fields])
+        if unknown is not None:
+            raise unknown
+        self._options = own.model_validate(extra)
         return self
-
-    @field_validator("thresholds")
-    @classmethod
-    def _scores_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        for category, threshold in value.items():
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold for '{category}' must be within [0, 1]")
-        return value
 
     @property
     def label(self) -> str:
-        return self.name or (f"model:{self.model}" if self.kind == "model" else self.kind)
+        """What results call this guard: its name, else its kind's label for its options."""
+        hook = getattr(GUARD_KINDS.get(self.kind), "default_label", None)
+        return self.name or (str(hook(self.options)) if hook is not None else self.kind)
+
+    def models(self) -> list[str]:
+        """The models under `models` this guard calls."""
+        hook = getattr(GUARD_KINDS.get(self.kind), "models", None)
+        return list(hook(self.options)) if hook is not None else []
+
+    def secrets(self) -> list[str]:
+        """The environment variables holding the keys this guard needs."""
+        hook = getattr(GUARD_KINDS.get(self.kind), "secrets", None)
+        return list(hook(self.options)) if hook is not None else []
 
 
 class SafetyLayerSpec(_Strict):

@@ -142,7 +142,7 @@ def used_models(loaded: LoadedConfig) -> list[str]:
     spec = loaded.spec
     names = [c.model_name for c in loaded.configurations]
     for conf in loaded.configurations:
-        names += [g.model for g in conf.deployment.guards() if g.model]
+        names += [model for g in conf.deployment.guards() for model in g.models()]
     names += [str(g.options["model"]) for g in spec.graders if "model" in g.options]
     # adaptive attacks' attacker and judge models (checked against `models` when built)
     for attack in spec.attacks:
@@ -166,8 +166,9 @@ def _wanted_secrets(loaded: LoadedConfig) -> list[tuple[str | None, str]]:
     ]
     for conf in loaded.configurations:
         wanted += [
-            (g.api_key_env, f"deployments.{conf.deployment_name}.safety_layer (moderation guard)")
+            (env, f"deployments.{conf.deployment_name}.safety_layer ({g.kind} guard)")
             for g in conf.deployment.guards()
+            for env in g.secrets()
         ]
     return wanted
 
@@ -256,6 +257,9 @@ def _config_error(exc: ValidationError, file: Path) -> ConfigError:
             field=field,
             fix=_unknown_key_fix(best.loc[-1], best.parent),
         )
+    if kind in ("unknown_key", "unknown_name"):  # a plugin's keys or name: it carries the fix
+        carried = str(best.error["ctx"]["fix"])
+        return ConfigError(str(best.error["msg"]), file=file, field=field, fix=carried)
     if kind == "missing":
         return ConfigError("required key is missing", file=file, field=field, fix="add it")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -316,7 +320,7 @@ class _Located:
         return (
             int(self.type_mismatch),
             siblings,
-            int(self.error["type"] != "extra_forbidden"),
+            int(self.error["type"] not in ("extra_forbidden", "unknown_key")),
             -len(self.loc),
         )
 

@@ -8,12 +8,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from harness._errors import did_you_mean
+from harness._plugins import PROVIDERS, PluginOptions, options_model, owner_of, unknown_keys
 from harness.attacks import NO_ATTACK, AttackList, AttackSpec
 from harness.config._layers import (
     GuardSpec,
@@ -38,7 +43,6 @@ __all__ = [
     "SuiteSpec",
 ]
 
-ProviderName = Literal["openai", "anthropic", "llamacpp"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # Matrix-expanded configurations are named "model/deployment".
 CONFIGURATION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$"
@@ -64,18 +68,18 @@ class RetrySpec(StrictModel):
     max_retry_after: float = Field(300.0, ge=0.0, description="longest Retry-After honoured")
 
 
-LLAMACPP_ONLY = (
-    "path",
-    "prompt_format",
-    "n_ctx",
-    "n_threads",
-    "extra_buffer_types",
-    "tool_calling",
-)
+# keys that apply only to models reached over HTTP (a provider class with `remote = True`)
+REMOTE_ONLY = ("base_url", "api_key_env", "rpm")
 
 
 class ModelSpec(StrictModel):
-    provider: ProviderName
+    """A `models` entry. Besides these keys it takes its provider's own (e.g. llamacpp's `path`),
+    declared by the provider's `Options` model and validated as strictly (see
+    `harness.providers`); `options` holds them, parsed."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    provider: str = Field(description="a name from the harness.providers entry points")
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -86,16 +90,28 @@ class ModelSpec(StrictModel):
     retry: RetrySpec = Field(default_factory=RetrySpec)
     # what the provider applies to every request to this model, whatever the deployment
     provider_side_layers: list[ProviderSideLayer] = Field(default_factory=list)
-    # llamacpp only
-    path: str | None = None
-    prompt_format: Literal["chat", "base"] | None = None
-    n_ctx: int | None = Field(None, ge=128)
-    n_threads: int | None = Field(None, ge=1)
-    # llama.cpp's extra buffer types (weight repacking, e.g. for AMX): off unless true, since
-    # builds made for the build machine's CPU crash with them on some AMX CPUs
-    extra_buffer_types: bool | None = None
-    # tool calls through a grammar-constrained <tool_call> format (on unless false)
-    tool_calling: bool | None = None
+    _options: BaseModel = PrivateAttr(default_factory=PluginOptions)
+
+    @model_serializer(mode="wrap")
+    def _with_parsed_options(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # the plugin's keys as parsed (defaults included, values coerced), not as written:
+        # the config's hash then changes only when what it means changes
+        data: dict[str, Any] = handler(self)
+        return data | self._options.model_dump(mode="json" if info.mode_is_json() else "python")
+
+    @property
+    def options(self) -> BaseModel:
+        """The provider's own keys, parsed by its `Options` model."""
+        return self._options
+
+    @field_validator("provider")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        if PROVIDERS.find(value) is None:
+            raise PROVIDERS.unknown_error(value)
+        return value
 
     @field_validator("provider_side_layers", mode="before")
     @classmethod
@@ -104,16 +120,24 @@ class ModelSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check_provider_fields(self) -> Self:
-        if self.provider == "llamacpp":
-            for key in ("base_url", "api_key_env", "rpm"):
+        name, plugin = self.provider, PROVIDERS.get(self.provider)
+        if not getattr(plugin, "remote", True):
+            for key in REMOTE_ONLY:
                 if getattr(self, key) is not None:
-                    raise ValueError(f"'{key}' does not apply to provider 'llamacpp'; remove it")
-        else:
-            if not self.model:
-                raise ValueError(f"provider '{self.provider}' needs 'model' (the API's model id)")
-            for key in LLAMACPP_ONLY:
-                if getattr(self, key) is not None:
-                    raise ValueError(f"'{key}' applies only to provider 'llamacpp'; remove it")
+                    raise ValueError(f"'{key}' does not apply to provider '{name}'; remove it")
+        elif not self.model:
+            raise ValueError(f"provider '{name}' needs 'model' (the API's model id)")
+        own = options_model(plugin)
+        extra = self.model_extra or {}
+        for key in extra:
+            owner = None if key in own.model_fields else owner_of(key, PROVIDERS)
+            if owner is not None:
+                raise ValueError(f"'{key}' applies only to provider '{owner}'; remove it")
+        # a ValidationError raised here keeps its location: models.<name>.<key>
+        unknown = unknown_keys("ModelSpec", extra, [*type(self).model_fields, *own.model_fields])
+        if unknown is not None:
+            raise unknown
+        self._options = own.model_validate(extra)
         return self
 
 
@@ -274,12 +298,13 @@ class ExperimentConfig(StrictModel):
         models = info.data.get("models")
         for name, deployment in value.items():
             for guard in deployment.guards():
-                if guard.model is not None and models is not None and guard.model not in models:
-                    known = ", ".join(sorted(models))
-                    raise ValueError(
-                        f"deployment '{name}' has a guard using undefined model '{guard.model}';"
-                        f" define it under 'models' (defined: {known})"
-                    )
+                for model in guard.models():
+                    if models is not None and model not in models:
+                        known = ", ".join(sorted(models))
+                        raise ValueError(
+                            f"deployment '{name}' has a guard using undefined model '{model}';"
+                            f" define it under 'models' (defined: {known})"
+                        )
         return value
 
     @field_validator("suites")

@@ -5,6 +5,7 @@
 from harness.core import SUCCESS_BROAD, SUCCESS_STRICT, Label, Verdict
 from harness.grading._registry import (
     ENTRY_POINT_GROUP,
+    GRADERS,
     Grader,
     GraderContext,
     GraderOptions,
@@ -28,6 +29,7 @@ from harness.grading._validity import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "GRADERS",
     "SUCCESS_BROAD",
     "SUCCESS_STRICT",
     "UNVALIDATED",

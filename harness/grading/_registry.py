@@ -1,25 +1,23 @@
 """The grader registry: fed by the @grader decorator and the `harness.graders` entry points.
 
 Built-in graders (the top-level `graders` package) register through the same entry-point group
-as third-party plugins. HARNESS_LOAD_PLUGINS limits which distributions are loaded: unset loads
-every installed plugin; a comma-separated list loads the harness's own graders plus those
-distributions; an empty value loads only the harness's own (what the tests use).
+as third-party plugins; HARNESS_LOAD_PLUGINS limits which distributions load (see
+`harness._plugins`, which every registry shares).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness._errors import ConfigError, UserError, did_you_mean
+from harness._errors import ConfigError, UserError
 from harness._paths import resolve_relative
+from harness._plugins import Registry
 from harness.core import AttemptRecord, Label, Verdict
 
 if TYPE_CHECKING:  # a report loads graders' labels, not the HTTP stack
@@ -27,6 +25,7 @@ if TYPE_CHECKING:  # a report loads graders' labels, not the HTTP stack
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "GRADERS",
     "Grader",
     "GraderContext",
     "GraderOptions",
@@ -39,7 +38,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "harness.graders"
-OWN_DISTRIBUTION = "harness"
 
 
 @runtime_checkable
@@ -76,68 +74,16 @@ class GraderContext:
 
 
 GraderClass = TypeVar("GraderClass", bound=type)
-_REGISTRY: dict[str, type] = {}
-_loaded = False
+GRADERS: Registry[type] = Registry(ENTRY_POINT_GROUP, "grader", "graders")
 
 
 def grader(name: str) -> Callable[[GraderClass], GraderClass]:
     """Register a grader class under `name`. The class takes (options, context)."""
-
-    def register(cls: GraderClass) -> GraderClass:
-        _REGISTRY[name] = cls
-        return cls
-
-    return register
+    return GRADERS.register(name)  # type: ignore[return-value]
 
 
 def registered_graders() -> dict[str, type]:
-    _load_entry_points()
-    return dict(sorted(_REGISTRY.items()))
-
-
-def _load_entry_points() -> None:
-    global _loaded
-    if _loaded:
-        return
-    allowed = _allowed_distributions()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist is not None else None
-        if allowed is not None and dist not in allowed:
-            continue
-        _REGISTRY.setdefault(ep.name, _load(ep))
-    _loaded = True
-
-
-def _load_one(name: str) -> bool:
-    """Import only the plugin that provides `name`: a run pays for the graders it uses, and a
-    broken plugin it does not use cannot stop it."""
-    allowed = _allowed_distributions()
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        dist = ep.dist.name if ep.dist is not None else None
-        if allowed is None or dist in allowed:
-            _REGISTRY.setdefault(ep.name, _load(ep))
-            return True
-    return False
-
-
-def _allowed_distributions() -> set[str | None] | None:
-    setting = os.environ.get("HARNESS_LOAD_PLUGINS")
-    if setting is None:
-        return None
-    return {OWN_DISTRIBUTION, *(name.strip() for name in setting.split(",") if name.strip())}
-
-
-def _load(ep: EntryPoint) -> type:
-    try:
-        loaded = ep.load()
-    except ImportError as exc:
-        dist = ep.dist.name if ep.dist is not None else ep.value.split(":")[0]
-        raise ConfigError(
-            f"grader plugin '{ep.name}' failed to import: {exc}",
-            field="graders",
-            fix=f"reinstall or repair the package '{dist}'",
-        ) from None
-    return loaded  # type: ignore[no-any-return]
+    return dict(sorted(GRADERS.all().items()))
 
 
 def build_grader(
@@ -199,18 +145,12 @@ def _resolve(name: str, where: str, file: str | None) -> type:
                 field=f"{where}.name",
                 fix="check the module:attr path, or install the package that provides it",
             ) from None
-    if name in _REGISTRY or _load_one(name):
-        return _REGISTRY[name]
-    known = registered_graders()  # for the message: every installed grader
-    if name not in known:
-        hint = did_you_mean(name, known)
+    found = GRADERS.find(name)
+    if found is None:
         raise ConfigError(
-            f"unknown grader '{name}'",
-            file=file,
-            field=f"{where}.name",
-            fix=f"{hint}installed graders: {', '.join(known) or 'none'}",
+            GRADERS.unknown(name), file=file, field=f"{where}.name", fix=GRADERS.fix(name)
         )
-    return known[name]
+    return found
 
 
 async def grade_safely(grader_: Grader, attempt: AttemptRecord) -> Verdict:

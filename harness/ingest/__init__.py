@@ -8,7 +8,13 @@ JailbreakBench artifacts. Their scorers' verdicts become imported raters.
 from harness.ingest._flat import ImportColumns
 from harness.ingest._import import import_completions, import_file
 from harness.ingest._raters import load_label_map
-from harness.ingest._registry import Importer, choose_importer, importer, registered_importers
+from harness.ingest._registry import (
+    IMPORTERS,
+    Importer,
+    choose_importer,
+    importer,
+    registered_importers,
+)
 from harness.ingest._types import (
     ImportBatch,
     ImportedAttempt,
@@ -21,6 +27,7 @@ from harness.ingest._write import IMPORTED_GRADER, META_KEY, ImportSummary
 
 __all__ = [
     "IMPORTED_GRADER",
+    "IMPORTERS",
     "META_KEY",
     "ImportBatch",
     "ImportColumns",

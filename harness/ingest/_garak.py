@@ -81,6 +81,8 @@ class GarakImporter:
                     attempt.item_id = str(entry.get("uuid") or number)
             seen.add(key)
             for attempt in found:
+                if attempt.status is Status.ERROR:
+                    tally.note("generations without output imported as ERROR")
                 raters.update(dict.fromkeys(attempt.raters, "garak detector"))
                 attempts.append(attempt)
         return ImportBatch(

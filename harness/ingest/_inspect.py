@@ -102,6 +102,9 @@ class InspectImporter:
         for sample in samples:
             tally.read += 1
             attempt = _attempt(sample, spec["model"], source.location, options)
+            if attempt.status is Status.ERROR:
+                dropped = " (their scores not taken)" if sample.get("scores") else ""
+                tally.note(f"sample errors imported as ERROR{dropped}")
             raters.update({r: "Inspect scorer" for r in attempt.raters})
             attempts.append(attempt)
         if not attempts:

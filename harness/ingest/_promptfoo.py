@@ -72,6 +72,9 @@ class PromptfooImporter:
         for index, result in enumerate(results):
             tally.read += 1
             attempt = _attempt(result, index, source.location, options)
+            if attempt.status is Status.ERROR:
+                # promptfoo marks an errored result failed: its red-team reading of a success
+                tally.note("provider errors imported as ERROR (their pass/fail not taken)")
             prompt_idx = result.get("promptIdx")
             if prompts_per_provider.get(attempt.model, 0) > 1:
                 # several prompt templates on one provider: each is a deployment of its own

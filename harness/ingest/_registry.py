@@ -2,9 +2,11 @@
 
 An importer is a class with a `name`, a one-line description of the shape it `expects`, a
 `recognise(source) -> bool` that looks at the content (never at the file name alone), and a
-`read(source, options) -> ImportBatch`. `@importer("name")` registers one; `--format NAME`
-forces it. Recognition never guesses: exactly one importer must claim the file, else the file
-is refused naming the shapes that were expected (or the importers that both claimed it).
+`read(source, options) -> ImportBatch`. Each is registered in the `harness.importers`
+entry-point group (the built-ins too, one module each; `@importer("name")` also registers one
+when its module is imported); `--format NAME` forces it. Recognition never guesses: exactly one
+importer must claim the file, else the file is refused naming the shapes that were expected (or
+the importers that both claimed it).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import Callable
 from typing import ClassVar, Protocol, TypeVar
 
 from harness._errors import DataError
+from harness._plugins import Registry
 from harness.ingest._types import ImportBatch, ImportOptions, Source
 
-__all__ = ["Importer", "choose_importer", "importer", "registered_importers"]
+__all__ = ["IMPORTERS", "Importer", "choose_importer", "importer", "registered_importers"]
 
 
 class Importer(Protocol):
@@ -28,36 +31,28 @@ class Importer(Protocol):
 
 
 ImporterClass = TypeVar("ImporterClass", bound=type)
-_REGISTRY: dict[str, type] = {}
+IMPORTERS: Registry[type] = Registry("harness.importers", "import format", "--format")
 
 
 def importer(name: str) -> Callable[[ImporterClass], ImporterClass]:
     """Register an importer class (instantiated without arguments) under `name`."""
-
-    def register(cls: ImporterClass) -> ImporterClass:
-        _REGISTRY[name] = cls
-        return cls
-
-    return register
+    return IMPORTERS.register(name)  # type: ignore[return-value]
 
 
 def registered_importers() -> dict[str, Importer]:
-    """Every importer, by name, in registration order."""
-    _load_builtins()
-    return {name: cls() for name, cls in _REGISTRY.items()}
+    """Every installed importer, by name (the harness's own first)."""
+    return {name: cls() for name, cls in IMPORTERS.all().items()}
 
 
 def choose_importer(source: Source, forced: str | None) -> Importer:
     """The importer `--format` names, or the one importer that recognises the content."""
-    importers = registered_importers()
     if forced is not None:
-        if forced not in importers:
-            raise DataError(
-                f"unknown import format {forced!r}",
-                field="--format",
-                fix=f"use one of {', '.join(importers)}",
-            )
-        return importers[forced]
+        cls = IMPORTERS.find(forced)
+        if cls is None:
+            raise DataError(IMPORTERS.unknown(forced), field="--format", fix=IMPORTERS.fix(forced))
+        found: Importer = cls()
+        return found
+    importers = registered_importers()
     if not source.location.startswith("hf:") and not source.is_file:
         raise DataError("file not found", file=source.location, fix="give an existing file")
     claimed = [i for i in importers.values() if i.recognise(source)]
@@ -75,16 +70,4 @@ def choose_importer(source: Source, forced: str | None) -> Importer:
         f"matches several import formats ({names})",
         file=source.location,
         fix=f"choose one with --format ({names})",
-    )
-
-
-def _load_builtins() -> None:
-    # importing the modules runs their @importer decorators; order = recognition order shown
-    from harness.ingest import (  # noqa: F401
-        _flat,
-        _garak,
-        _harmbench,
-        _inspect,
-        _jailbreakbench,
-        _promptfoo,
     )

@@ -77,14 +77,19 @@ class Tally:
         self.unit = unit  # "entries", "samples", "results", "rows"...
         self.read = 0
         self.skipped: Counter[str] = Counter()
+        self.noted: Counter[str] = Counter()  # imported, but not as the file had it
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
 
+    def note(self, what: str) -> None:
+        self.noted[what] += 1
+
     def describe(self) -> str:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
         total = sum(self.skipped.values())
-        return f"{self.read} {self.unit} read; skipped {total}" + (f" ({reasons})" if total else "")
+        text = f"{self.read} {self.unit} read; skipped {total}" + (f" ({reasons})" if total else "")
+        return text + "".join(f"; {n} {what}" for what, n in sorted(self.noted.items()))
 
 
 @dataclass

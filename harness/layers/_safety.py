@@ -12,12 +12,11 @@ from harness.config import GuardSpec, SafetyLayerSpec
 from harness.layers._guards import (
     CompleteFn,
     Guard,
+    GuardContext,
     GuardVerdict,
-    KeywordGuard,
-    ModelGuard,
     ModerateFn,
-    ModerationGuard,
     Stage,
+    build_guard,
 )
 
 __all__ = ["GuardEvent", "SafetyLayer", "build_safety_layer"]
@@ -86,11 +85,7 @@ def build_safety_layer(
     where: str,
 ) -> SafetyLayer:
     def build(guard: GuardSpec, field: str) -> Guard:
-        if guard.kind == "keywords":
-            return KeywordGuard(guard, file=file, where=field)
-        if guard.kind == "model":
-            return ModelGuard(guard, complete, base_dir=base_dir, file=file, where=field)
-        return ModerationGuard(guard, moderate_for(guard))
+        return build_guard(guard, GuardContext(complete, moderate_for, base_dir, file, field))
 
     return SafetyLayer(
         spec,

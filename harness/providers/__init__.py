@@ -1,9 +1,13 @@
-"""Model providers: OpenAI-compatible and Anthropic APIs over httpx transports; llama.cpp."""
+"""Model providers: OpenAI-compatible and Anthropic APIs over httpx transports; llama.cpp.
+
+Each is registered in the `harness.providers` entry-point group (see `_registry`), as a
+third-party provider is.
+"""
 
 from harness.providers._anthropic import AnthropicProvider
-from harness.providers._factory import build_provider
 from harness.providers._http import JsonEndpoint, make_transport, parse_retry_after
 from harness.providers._llamacpp import (
+    LlamaCppOptions,
     LlamaCppProvider,
     check_gguf,
     default_gguf_path,
@@ -11,6 +15,18 @@ from harness.providers._llamacpp import (
 )
 from harness.providers._moderation import ModerationClient, ModerationResult
 from harness.providers._openai import OpenAIProvider
+from harness.providers._registry import (
+    PROVIDERS,
+    ProviderClass,
+    ProviderOptions,
+    build_provider,
+    provider,
+    provider_files,
+    provider_identity,
+    registered_providers,
+    request_identity,
+    serial,
+)
 from harness.providers._types import (
     ChatRequest,
     ConnectionFailed,
@@ -32,10 +48,12 @@ from harness.providers._types import (
 )
 
 __all__ = [
+    "PROVIDERS",
     "AnthropicProvider",
     "ChatRequest",
     "ConnectionFailed",
     "JsonEndpoint",
+    "LlamaCppOptions",
     "LlamaCppProvider",
     "MalformedReply",
     "ModelCrashed",
@@ -44,7 +62,9 @@ __all__ = [
     "OpenAIProvider",
     "PermanentError",
     "Provider",
+    "ProviderClass",
     "ProviderError",
+    "ProviderOptions",
     "RateLimited",
     "Reply",
     "RequestRejected",
@@ -59,6 +79,12 @@ __all__ = [
     "default_gguf_path",
     "make_transport",
     "parse_retry_after",
+    "provider",
+    "provider_files",
+    "provider_identity",
+    "registered_providers",
     "render_base_prompt",
+    "request_identity",
+    "serial",
     "tools_refused",
 ]

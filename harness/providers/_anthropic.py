@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from harness.config import ModelSpec
-from harness.providers._http import JsonEndpoint, without_tools
+from harness.providers._http import JsonEndpoint, make_transport, without_tools
+from harness.providers._registry import provider
 from harness.providers._types import (
     ChatRequest,
     MalformedReply,
@@ -31,7 +33,15 @@ FINISH_REASONS = {
 }
 
 
+@provider("anthropic")
 class AnthropicProvider:
+    @classmethod
+    def from_spec(
+        cls, spec: ModelSpec, *, api_key: str | None, base_dir: Path, name: str
+    ) -> AnthropicProvider:
+        transport = make_transport(spec.concurrency, spec.base_url)
+        return cls(spec, api_key=api_key, transport=transport)
+
     def __init__(
         self, spec: ModelSpec, *, api_key: str | None, transport: httpx.AsyncBaseTransport
     ) -> None:

@@ -19,12 +19,15 @@ import sys
 import time
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from harness._errors import ConfigError
 from harness._paths import resolve_relative
 from harness.config import ModelSpec
 from harness.providers._llama_tools import render_base_prompt
+from harness.providers._registry import ProviderOptions, provider
 from harness.providers._types import (
     ChatRequest,
     ModelCrashed,
@@ -35,7 +38,13 @@ from harness.providers._types import (
     Usage,
 )
 
-__all__ = ["LlamaCppProvider", "check_gguf", "default_gguf_path", "render_base_prompt"]
+__all__ = [
+    "LlamaCppOptions",
+    "LlamaCppProvider",
+    "check_gguf",
+    "default_gguf_path",
+    "render_base_prompt",
+]
 
 log = logging.getLogger("harness.providers.llamacpp")
 
@@ -61,11 +70,55 @@ def default_gguf_path() -> Path:
     return Path(bundled.assemble())
 
 
+class LlamaCppOptions(ProviderOptions):
+    """The keys of a `models` entry with `provider: llamacpp`."""
+
+    path: str | None = Field(None, description="a .gguf file; default: the bundled Gemma 3 270M")
+    prompt_format: Literal["chat", "base"] | None = None
+    n_ctx: int | None = Field(None, ge=128)
+    n_threads: int | None = Field(None, ge=1)
+    # llama.cpp's extra buffer types (weight repacking, e.g. for AMX): off unless true, since
+    # builds made for the build machine's CPU crash with them on some AMX CPUs
+    extra_buffer_types: bool | None = None
+    # tool calls through a grammar-constrained <tool_call> format (on unless false)
+    tool_calling: bool | None = None
+
+
+def llamacpp_options(spec: ModelSpec) -> LlamaCppOptions:
+    options = spec.options
+    assert isinstance(options, LlamaCppOptions), spec.provider  # parsed by the config
+    return options
+
+
+@provider("llamacpp")
 class LlamaCppProvider:
     """One worker process per model; its calls are serialised (a context is not thread-safe)."""
 
+    Options = LlamaCppOptions
+    remote = False  # no base_url, api key or rpm; no `model` id needed
+    serial = True
+
+    @classmethod
+    def from_spec(
+        cls, spec: ModelSpec, *, api_key: str | None, base_dir: Path, name: str
+    ) -> LlamaCppProvider:
+        return cls(spec, base_dir=base_dir, name=name)
+
+    @classmethod
+    def request_identity(cls, spec: ModelSpec) -> dict[str, Any]:
+        options = llamacpp_options(spec)
+        return {"path": options.path, "prompt_format": options.prompt_format}
+
+    @classmethod
+    def files(cls, spec: ModelSpec, base_dir: Path) -> dict[str, Path | None]:
+        return {"weights": _weights_file(llamacpp_options(spec).path, base_dir)}
+
+    def identity(self) -> dict[str, Any]:
+        return {"path": self.path, "prompt_format": self._options.prompt_format or "chat"}
+
     def __init__(self, spec: ModelSpec, *, base_dir: Path, name: str = "llamacpp") -> None:
         self._spec = spec
+        self._options = llamacpp_options(spec)
         self._name = name
         self._path = _model_path(spec, base_dir)
         self._worker: _Worker | None = None
@@ -78,7 +131,7 @@ class LlamaCppProvider:
         return self._path
 
     async def complete(self, request: ChatRequest) -> Reply:
-        if request.tools and self._spec.tool_calling is False:
+        if request.tools and self._options.tool_calling is False:
             raise ToolsUnsupported(f"tool calling is off for model '{self._name}'")
         async with self._lock:
             if self._gave_up is not None:
@@ -99,7 +152,7 @@ class LlamaCppProvider:
         params = request.params
         return {
             "op": "complete",
-            "prompt_format": self._spec.prompt_format or "chat",
+            "prompt_format": self._options.prompt_format or "chat",
             "messages": list(request.messages),
             "tools": [dict(t) for t in request.tools],
             "choices": list(request.answer_choices),
@@ -127,14 +180,14 @@ class LlamaCppProvider:
             raise self._crashed(died) from None
 
     def _load_request(self) -> dict[str, Any]:
-        spec = self._spec
+        spec, options = self._spec, self._options
         return {
             "op": "load",
             "path": str(self._path),
-            "n_ctx": spec.n_ctx or 2048,
-            "n_threads": spec.n_threads or default_threads(),
+            "n_ctx": options.n_ctx or 2048,
+            "n_threads": options.n_threads or default_threads(),
             "seed": spec.params.seed if spec.params.seed is not None else 0,
-            "extra_buffer_types": bool(spec.extra_buffer_types),
+            "extra_buffer_types": bool(options.extra_buffer_types),
         }
 
     def _load_failure(self, message: str) -> str:
@@ -145,7 +198,7 @@ class LlamaCppProvider:
 
     def _crashed(self, died: _WorkerDied) -> ModelCrashed:
         self._crashes += 1
-        if self._spec.extra_buffer_types:
+        if self._options.extra_buffer_types:
             fix = "set extra_buffer_types: false for this model (AMX repacking crashes some builds)"
         else:
             fix = (
@@ -286,7 +339,18 @@ def check_gguf(path: Path, *, field: str = "models.<name>.path") -> Path:
     return path
 
 
+def _weights_file(path: str | None, base_dir: Path) -> Path | None:
+    """The weights a model entry names, or None if they cannot be found (not checked here)."""
+    if path is None:
+        try:
+            return default_gguf_path()
+        except Exception:
+            return None
+    return resolve_relative(path, base_dir)
+
+
 def _model_path(spec: ModelSpec, base_dir: Path) -> Path:
-    if spec.path is None:
+    given = llamacpp_options(spec).path
+    if given is None:
         return default_gguf_path()
-    return check_gguf(resolve_relative(spec.path, base_dir))
+    return check_gguf(resolve_relative(given, base_dir))

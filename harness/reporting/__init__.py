@@ -11,23 +11,39 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness.reporting._analysis import RunReport, analyse_run
-    from harness.reporting._compare import manifest_differences, render_comparison
+    from harness.reporting._compare import manifest_differences
     from harness.reporting._export import ExportFormat, attempt_table, label_table, write_table
     from harness.reporting._reach import reach_warnings
-    from harness.reporting._render import CELL_COLUMNS, render, render_html, shown_cells
+    from harness.reporting._registry import (
+        REPORTERS,
+        Comparer,
+        Reporter,
+        registered_reporters,
+        render,
+        render_comparison,
+        reporter,
+        reporter_for,
+    )
+    from harness.reporting._render import CELL_COLUMNS, render_html, shown_cells
 
 __all__ = [
     "CELL_COLUMNS",
+    "REPORTERS",
+    "Comparer",
     "ExportFormat",
+    "Reporter",
     "RunReport",
     "analyse_run",
     "attempt_table",
     "label_table",
     "manifest_differences",
     "reach_warnings",
+    "registered_reporters",
     "render",
     "render_comparison",
     "render_html",
+    "reporter",
+    "reporter_for",
     "shown_cells",
     "write_table",
 ]
@@ -36,14 +52,20 @@ _HOMES = {
     "RunReport": "_analysis",
     "analyse_run": "_analysis",
     "manifest_differences": "_compare",
-    "render_comparison": "_compare",
     "ExportFormat": "_export",
     "attempt_table": "_export",
     "label_table": "_export",
     "write_table": "_export",
     "reach_warnings": "_reach",
     "CELL_COLUMNS": "_render",
-    "render": "_render",
+    "REPORTERS": "_registry",
+    "Comparer": "_registry",
+    "Reporter": "_registry",
+    "registered_reporters": "_registry",
+    "render": "_registry",
+    "render_comparison": "_registry",
+    "reporter": "_registry",
+    "reporter_for": "_registry",
     "render_html": "_render",
     "shown_cells": "_render",
 }

@@ -11,7 +11,14 @@ import pandas as pd
 from harness.reporting._analysis import RunReport
 from harness.reporting._render import shown_cells
 
-__all__ = ["MANIFEST_FIELDS", "manifest_differences", "render_comparison", "run_labels"]
+__all__ = [
+    "MANIFEST_FIELDS",
+    "compare_csv",
+    "compare_json",
+    "compare_markdown",
+    "manifest_differences",
+    "run_labels",
+]
 
 MANIFEST_FIELDS = (
     "config_hash",
@@ -62,21 +69,25 @@ def _joined(reports: Sequence[RunReport], shown: bool) -> pd.DataFrame:
     return joined[["run", *[c for c in joined.columns if c != "run"]]]
 
 
-def render_comparison(reports: Sequence[RunReport], fmt: str) -> str:
+def compare_csv(reports: Sequence[RunReport]) -> str:
+    return str(_joined(reports, shown=False).to_csv(index=False))
+
+
+def compare_json(reports: Sequence[RunReport]) -> str:
+    cells = json.loads(_joined(reports, shown=False).to_json(orient="records"))
+    payload: dict[str, Any] = {
+        "runs": [str(r.run_dir) for r in reports],
+        "manifest_differences": manifest_differences(reports),
+        "cells": cells,
+        "warnings": {
+            label: r.warnings for label, r in zip(run_labels(reports), reports, strict=True)
+        },
+    }
+    return json.dumps(payload, indent=2)
+
+
+def compare_markdown(reports: Sequence[RunReport]) -> str:
     differences = manifest_differences(reports)
-    if fmt == "csv":
-        return str(_joined(reports, shown=False).to_csv(index=False))
-    if fmt == "json":
-        cells = json.loads(_joined(reports, shown=False).to_json(orient="records"))
-        payload: dict[str, Any] = {
-            "runs": [str(r.run_dir) for r in reports],
-            "manifest_differences": differences,
-            "cells": cells,
-            "warnings": {
-                label: r.warnings for label, r in zip(run_labels(reports), reports, strict=True)
-            },
-        }
-        return json.dumps(payload, indent=2)
     lines = [f"# {len(reports)} runs compared", "", "## Manifest differences", ""]
     lines += [f"- {d}" for d in differences] or ["- none: the manifests agree on every field"]
     lines += [

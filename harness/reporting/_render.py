@@ -28,9 +28,10 @@ __all__ = [
     "comparison_view",
     "count_view",
     "headline_view",
+    "markdown",
     "rate_view",
-    "render",
     "render_html",
+    "report_json",
     "shown_cells",
 ]
 
@@ -84,18 +85,6 @@ def legend(report: RunReport) -> str:
         f"rater or human labels), low_agreement (AC1 < {report.min_agreement:g}), small_n "
         "(valid < 30); any other flag is explained among the warnings."
     )
-
-
-def render(report: RunReport, fmt: str) -> str:
-    if fmt == "csv":
-        return str(report.cells.to_csv(index=False))
-    if fmt == "json":
-        return json.dumps(_json(report), indent=2, allow_nan=False)
-    if fmt == "latex":
-        from harness.reporting._latex import render_latex
-
-        return render_latex(report)
-    return _markdown(report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +334,7 @@ def flags(value: Any) -> str:
 # markdown
 
 
-def _markdown(report: RunReport) -> str:
+def markdown(report: RunReport) -> str:
     cells = report.cells
     parts = [
         f"# {report.run_name}: grader `{report.grader}`",
@@ -471,7 +460,7 @@ def _json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(table.to_json(orient="records")) if not table.empty else []
 
 
-def _json(report: RunReport) -> dict[str, Any]:
+def report_json(report: RunReport) -> dict[str, Any]:
     return {
         "run": report.run_name,
         "grader": report.grader,

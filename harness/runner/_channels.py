@@ -14,6 +14,7 @@ from pathlib import Path
 from aiolimiter import AsyncLimiter
 
 from harness.config import GuardSpec, ModelSpec, RetrySpec
+from harness.layers import ModerationOptions
 from harness.providers import (
     ChatRequest,
     ModerationClient,
@@ -23,6 +24,7 @@ from harness.providers import (
     Reply,
     build_provider,
     make_transport,
+    serial,
 )
 from harness.runner._adaptive import AdaptiveGate
 from harness.runner._budget import Budget
@@ -45,7 +47,7 @@ class Channel:
 
     @property
     def pool_size(self) -> int:
-        return 1 if self.spec.provider == "llamacpp" else self.spec.concurrency
+        return 1 if serial(self.spec) else self.spec.concurrency
 
     async def complete(self, request: ChatRequest) -> CallOutcome:
         async def send() -> Reply:
@@ -74,15 +76,17 @@ class Channel:
 
 class ModerationChannel:
     def __init__(self, spec: GuardSpec, api_key: str | None) -> None:
-        assert spec.base_url is not None  # guaranteed by GuardSpec's validation
+        options = spec.options
+        assert isinstance(options, ModerationOptions), spec.kind  # a moderation guard's
+        assert options.base_url is not None  # guaranteed by its validation
         self._client = ModerationClient(
-            spec.base_url,
+            options.base_url,
             api_key=api_key,
-            model=spec.moderation_model,
-            transport=make_transport(spec.concurrency, spec.base_url),
-            timeout=spec.timeout,
+            model=options.moderation_model,
+            transport=make_transport(options.concurrency, options.base_url),
+            timeout=options.timeout,
         )
-        self._gate = asyncio.Semaphore(spec.concurrency)
+        self._gate = asyncio.Semaphore(options.concurrency)
         self._retry = RetrySpec(max_attempts=4, initial_backoff=0.5, max_backoff=10)
 
     async def moderate(self, text: str) -> Outcome[ModerationResult]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.config import Configuration, DeploymentSpec, GuardSpec
+from harness.config import Configuration, DeploymentSpec
+from harness.layers import describe_guard, guard_calls
 from harness.runner._plan import Plan
 
 __all__ = ["PlanCounts", "describe_deployment", "describe_plan", "plan_counts"]
 
-_CALLED_GUARDS = ("model", "moderation")  # keyword guards run in-process: no request
 
 
 @dataclass(frozen=True)
@@ -63,19 +63,11 @@ def _called_guards(deployment: DeploymentSpec) -> int:
     layer = deployment.safety_layer
     if layer is None:
         return 0
-    return sum(1 for g in (*layer.input, *layer.output) if g.kind in _CALLED_GUARDS)
+    return sum(1 for g in (*layer.input, *layer.output) if guard_calls(g))
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _guard(guard: GuardSpec) -> str:
-    if guard.kind == "keywords":
-        return f"{guard.name} (keywords)" if guard.name else "keywords"
-    if guard.kind == "model":
-        return guard.label if guard.name is None else f"{guard.label} (model {guard.model})"
-    return f"{guard.label} (moderation at {guard.base_url})"
 
 
 def describe_deployment(deployment: DeploymentSpec, system_prompt: str | None) -> str:
@@ -89,9 +81,9 @@ def describe_deployment(deployment: DeploymentSpec, system_prompt: str | None) -
     if layer is not None:
         parts = []
         if layer.input:
-            parts.append("input " + ", ".join(map(_guard, layer.input)))
+            parts.append("input " + ", ".join(map(describe_guard, layer.input)))
         if layer.output:
-            parts.append("output " + ", ".join(map(_guard, layer.output)))
+            parts.append("output " + ", ".join(map(describe_guard, layer.output)))
         layers.append(f"safety layer: {'; '.join(parts)}; on error {layer.on_error}")
     if deployment.tools is not None:
         tools = [*deployment.tools.catalog, *(t.name for t in deployment.tools.custom)]

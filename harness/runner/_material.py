@@ -18,10 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from harness._paths import resolve_relative
 from harness.config import Configuration, FileRef, LoadedConfig
 from harness.core import file_sha256
 from harness.grading import Grader
+from harness.layers import guard_material
+from harness.providers import provider_files
 
 __all__ = ["grader_fingerprint", "referenced_files", "request_material"]
 
@@ -39,9 +40,9 @@ def referenced_files(config: LoadedConfig) -> dict[str, str]:
         if isinstance(deployment.system_prompt, FileRef):
             paths.append(deployment.system_prompt.file)
         for guard in deployment.guards():
-            template = guard.template
-            if template is not None and not isinstance(template, str):
-                paths.append(template.file)
+            material = guard_material(guard, config.base_dir)
+            if isinstance(material, Path):  # a template file, say
+                paths.append(str(material))
     for grader in spec.graders:
         for key in ("template", "file"):
             value = grader.options.get(key)
@@ -59,20 +60,15 @@ def referenced_files(config: LoadedConfig) -> dict[str, str]:
 def request_material(configuration: Configuration, base_dir: Path) -> dict[str, Any]:
     """What decides a configuration's requests beyond its config entries: the guard templates'
     text (built-in or from files), the tool definitions offered, the model file's digest."""
-    from harness.layers import LLAMA_GUARD_TEMPLATE
     from harness.tools import CATALOG
 
     deployment = configuration.deployment
     templates = []
     for guard in deployment.guards():
-        template = guard.template
-        if template is None:
-            templates.append(LLAMA_GUARD_TEMPLATE if guard.kind == "model" else None)
-        elif isinstance(template, str):
-            templates.append(template)
-        else:
-            path = resolve_relative(template.file, base_dir)
-            templates.append(file_sha256(path) if path.is_file() else None)
+        decides = guard_material(guard, base_dir)
+        if isinstance(decides, Path):
+            decides = file_sha256(decides) if decides.is_file() else None
+        templates.append(decides)
     tools = None
     if deployment.tools is not None:
         from harness.tools import DEFAULTS
@@ -86,23 +82,9 @@ def request_material(configuration: Configuration, base_dir: Path) -> dict[str, 
             "world": hashlib.sha256(repr(_plain(DEFAULTS)).encode()).hexdigest(),
         }
     material: dict[str, Any] = {"guard_templates": templates, "tools": tools}
-    model = configuration.model
-    if model.provider == "llamacpp":
-        material["weights"] = _weights_digest(model.path, base_dir)
+    for name, file in provider_files(configuration.model, base_dir).items():
+        material[name] = file_sha256(file) if file is not None and file.is_file() else None
     return material
-
-
-def _weights_digest(path: str | None, base_dir: Path) -> str | None:
-    if path is None:
-        from harness.providers import default_gguf_path
-
-        try:
-            file = default_gguf_path()
-        except Exception:
-            return None
-    else:
-        file = resolve_relative(path, base_dir)
-    return file_sha256(file) if file.is_file() else None
 
 
 def grader_fingerprint(grader: Grader, name: str, options: Mapping[str, Any]) -> str:

@@ -12,6 +12,7 @@ from harness._errors import ConfigError
 from harness.attacks import NO_ATTACK, AdaptiveAttack, Attack, build_attack
 from harness.config import Configuration, GenerationParams, LoadedConfig
 from harness.core import attempt_key, digest
+from harness.providers import request_identity
 from harness.runner._material import request_material
 from harness.suites import LoadedSuite, SuiteItem, load_suite
 
@@ -170,8 +171,10 @@ def model_identity(configuration: Configuration, base_dir: Path | None = None) -
             "provider": model.provider,
             "model": model.model,
             "base_url": model.base_url,
-            "path": model.path,
-            "prompt_format": model.prompt_format,
+            # (every request hash has had these two keys: llamacpp's, None for other providers)
+            "path": None,
+            "prompt_format": None,
+            **request_identity(model),
             "params": model.params.model_dump(mode="json", exclude={"seed"}),
             "deployment": configuration.deployment.model_dump(
                 mode="json", exclude={"description", "system_prompt"}

@@ -22,7 +22,7 @@ from harness.config import (
 from harness.core import file_sha256
 from harness.grading import GraderContext, JudgeFn, build_grader
 from harness.layers import CompleteFn, ModerateFn, SafetyLayer, build_safety_layer
-from harness.providers import ChatRequest, LlamaCppProvider, Provider, Reply
+from harness.providers import ChatRequest, Provider, Reply, provider_identity
 from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import budget_from_store, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
@@ -150,7 +150,7 @@ def _runtimes(
 
     def moderate_for(guard: GuardSpec) -> ModerateFn:
         channel = moderation.setdefault(
-            id(guard), ModerationChannel(guard, secrets.get(guard.api_key_env or ""))
+            id(guard), ModerationChannel(guard, secrets.get(next(iter(guard.secrets()), "")))
         )
 
         async def moderate(text: str) -> tuple[Mapping[str, float] | None, bool, str | None]:
@@ -354,12 +354,11 @@ def _identity(spec: ModelSpec, provider: Provider) -> dict[str, Any]:
         "api_key_env": spec.api_key_env,
         "params": spec.params.model_dump(mode="json"),
     }
-    if isinstance(provider, LlamaCppProvider):
-        identity |= {
-            "path": str(provider.path),
-            "file_sha256": file_sha256(provider.path),
-            "prompt_format": spec.prompt_format or "chat",
-        }
+    for key, value in provider_identity(provider).items():
+        if key == "path" and isinstance(value, Path):  # its bytes: a resume checks them
+            identity |= {"path": str(value), "file_sha256": file_sha256(value)}
+        else:
+            identity[key] = value
     return identity
 
 
