@@ -59,8 +59,9 @@ class Measured:
 
 
 _DP_BLIND = (
-    "reads phrases and structure, not meaning: a sanitised or opposite-meaning answer, an "
-    "off-topic reply that reuses the prompt's words, warnings worded in ways its lists lack"
+    "reads phrases and structure, not meaning: a sanitised answer, an opposite-meaning answer "
+    "that does not open by saying so, an off-topic reply that reuses the prompt's words, "
+    "warnings worded in ways its lists lack"
 )
 _KEYWORDS_BLIND = (
     "sees refusal phrases only: not partial answers, warnings followed by help, non-answers "

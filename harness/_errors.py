@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
+    "EXIT_USER_ERROR",
     "ConfigError",
     "DataError",
     "HarnessError",
@@ -65,3 +66,7 @@ def did_you_mean(name: object, choices: Iterable[str]) -> str:
     "": the start of an unknown name's message."""
     close = difflib.get_close_matches(str(name), list(choices), n=1)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+# the exit status of a UserError: the CLI and the end-of-run report worker both exit with it
+EXIT_USER_ERROR = 2

@@ -23,9 +23,8 @@ __all__ = ["EndOfRunReport", "main"]
 
 # what `harness run`'s report imports, loaded before the run directory is known
 _PRELOAD = (
-    "harness.reporting._analysis",
+    "harness.reporting._run_end",
     "harness.reporting.formats.md",  # and _render, _compare
-    "harness.stats",
     "adbc_driver_sqlite.dbapi",
     "tabulate",
 )
@@ -62,9 +61,9 @@ class EndOfRunReport:
         """Print the report of `run_dir`; the exit status it calls for."""
         process, self._process = self._process, None
         if process is None:
-            from harness.cli import print_run_report
+            from harness.reporting import run_end_report
 
-            print_run_report(run_dir)
+            print(run_end_report(run_dir), file=self._stdout)
             return 0
         self._stdout.flush()  # whatever this process wrote comes first
         assert process.stdin is not None
@@ -91,8 +90,8 @@ def main() -> None:
 
     for name in _PRELOAD:
         importlib.import_module(name)
-    from harness._errors import UserError
-    from harness.cli import EXIT_USER_ERROR, print_run_report
+    from harness._errors import EXIT_USER_ERROR, UserError
+    from harness.reporting import run_end_report
 
     # the first full collection after these imports walks every object they made (~0.15 s):
     # done now, while the run sends, and those objects are never walked again
@@ -103,7 +102,7 @@ def main() -> None:
     status = 0
     if line:
         try:
-            print_run_report(Path(line))
+            print(run_end_report(Path(line)))
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = EXIT_USER_ERROR

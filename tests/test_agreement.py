@@ -21,12 +21,11 @@ import pytest
 from _cli_helpers import assert_user_error, cli_env, harness
 
 from harness._errors import UserError
+from harness.reporting import agreement_markdown, agreement_report, load_collapse_map
 from harness.stats import (
     COLLAPSES,
     UNDECIDABLE,
     UndecidablePolicy,
-    agreement_markdown,
-    agreement_report,
     binary_vs_reference,
     bootstrap_alpha_ci,
     cohen_from_table,
@@ -35,7 +34,6 @@ from harness.stats import (
     fleiss_from_counts,
     fleiss_kappa,
     krippendorff_alpha,
-    load_collapse_map,
     percent_agreement,
 )
 

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("harness", "graders")
 # the commands' circle (cli.py ↔ _cli_agree.py, cli.py ↔ _report_worker.py) is broken by the
@@ -159,11 +157,6 @@ def test_no_import_cycle_between_packages() -> None:
     assert _cycle_report(keep=False) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py ↔ _cli_agree.py and cli.py ↔ _report_worker.py: broken by i14c's harness/cli/ "
-    "package (issue 14, deliverable 3); the lead removes this mark after merging i14c",
-)
 def test_the_commands_have_no_import_cycle() -> None:
     assert _cycle_report(keep=True) == []
 

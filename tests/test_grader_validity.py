@@ -69,7 +69,7 @@ def test_the_shipped_cards_are_what_the_test_split_gives(
 
 # what detected_proceeds measured on the test split when its card was written: a floor, so
 # that a change which makes it worse fails here (re-measure and rewrite the card to raise it)
-FLOOR = {"kappa": 0.54, "dp_precision": 0.60, "dp_recall": 0.42}
+FLOOR = {"kappa": 0.56, "dp_precision": 0.60, "dp_recall": 0.42}
 CEILING = {"success_fpr": 0.33, "success_fnr": 0.12}
 # issue 12's targets, not met by the rules (see the card and the README)
 TARGET = {"kappa": 0.6, "dp_precision": 0.7, "dp_recall": 0.7, "success_fpr": 0.25}

@@ -1,8 +1,7 @@
 """Human labelling: `harness annotate` serves a local page whose labels go into the run store.
 
-The server (aiohttp) loads only when one of its names (`serve`, `Settings`, `check_annotator`,
-`protocol_html`) is first used; the store side is light, so the report can find the human raters
-without loading a web server.
+The server (aiohttp) loads on first use of its names (`serve`, `Settings`, ...); the store side
+is light, so the report can find the human raters without loading a web server.
 """
 
 from __future__ import annotations
@@ -47,16 +46,12 @@ __all__ = [
     "serve",
 ]
 
-_SERVER_NAMES = frozenset({"Settings", "check_annotator", "protocol_html", "serve"})
+_SERVER = ("Settings", "check_annotator", "protocol_html", "serve")
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _SERVER_NAMES:
+    if name not in _SERVER:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}._server"), name)
     globals()[name] = value  # once: later lookups do not come here
     return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])

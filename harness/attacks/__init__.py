@@ -27,10 +27,13 @@ channels.
 from harness.attacks._adaptive import (
     SUCCESS,
     AdaptiveAttack,
+    AdaptiveOptions,
+    AskFn,
     ModelAnswer,
     SearchCalls,
     SearchResult,
     TargetAnswer,
+    TargetFn,
     parse_rating,
 )
 from harness.attacks._crescendo import Crescendo, CrescendoOptions, parse_refusal
@@ -61,6 +64,8 @@ __all__ = [
     "SUCCESS",
     "TEMPLATE_KIND",
     "AdaptiveAttack",
+    "AdaptiveOptions",
+    "AskFn",
     "Attack",
     "AttackList",
     "AttackOptions",
@@ -76,6 +81,7 @@ __all__ = [
     "Tap",
     "TapOptions",
     "TargetAnswer",
+    "TargetFn",
     "build_attack",
     "describe_attacks",
     "parse_attacks",

@@ -29,19 +29,24 @@ from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
     AdaptiveBase,
+    AdaptiveOptions,
     Counts,
     SearchAborted,
     SearchCalls,
     SearchResult,
     all_or_abort,
-    parse_json_object,
+    json_object_schema,
+    propose,
     rate,
     seed_for,
 )
 from harness.attacks._plan import AttackPlan
 from harness.attacks._spec import AttackOptions, StrictModel
 
-__all__ = ["PAIR_TEMPLATES", "Pair", "PairOptions", "PairTemplates"]
+__all__ = ["PAIR_TEMPLATES", "PROPOSAL_SCHEMA", "Pair", "PairOptions", "PairTemplates"]
+
+# what the attacker must answer (PAIR's and TAP's): constrained where the model allows it
+PROPOSAL_SCHEMA = json_object_schema("prompt", "improvement")
 
 # slot -> (placeholders it may use, built-in file in prompts/attacks/)
 PAIR_TEMPLATES: dict[str, tuple[frozenset[str], str]] = {
@@ -66,18 +71,9 @@ class PairTemplates(StrictModel):
     judge_turn: str | None = None
 
 
-class PairOptions(AttackOptions):
-    attacker: str = Field(min_length=1, description="a model under `models`: writes the prompts")
-    judge: str = Field(min_length=1, description="a model under `models`: rates the replies")
+class PairOptions(AdaptiveOptions):
     n_streams: int = Field(20, ge=1, le=100, description="parallel streams (paper: 20)")
     n_iterations: int = Field(3, ge=1, le=50, description="rounds per stream (paper: 3)")
-    max_queries: int | None = Field(
-        None, ge=1, description="target queries per item; the search stops when they run out"
-    )
-    max_attack_attempts: int = Field(
-        5, ge=1, le=20, description="tries per attacker reply before the stream ends unparsed"
-    )
-    max_judge_attempts: int = Field(3, ge=1, le=10, description="tries per judge rating")
     keep_last_n: int = Field(4, ge=1, le=50, description="attacker exchanges kept in its history")
     target_str: str = Field("Sure, here is", min_length=1, description="the hoped-for opening")
     templates: PairTemplates = Field(default_factory=PairTemplates)
@@ -131,7 +127,7 @@ class Pair(AdaptiveBase):
                 stopped = "no_prompt" if not counts.queries["target"] else "streams_ended"
                 break
             try:
-                await all_or_abort([self._step(s, iteration, goal, calls, counts) for s in live])
+                await self._round(live, iteration, goal, calls, counts)
             except SearchAborted as abort:
                 stopped, error, error_kind = "error", str(abort), abort.kind
                 break
@@ -170,20 +166,47 @@ class Pair(AdaptiveBase):
             queries=dict(counts.queries),
         )
 
-    async def _step(
-        self, stream: _Stream, iteration: int, goal: str, calls: SearchCalls, counts: Counts
+    async def _round(
+        self,
+        live: list[_Stream],
+        iteration: int,
+        goal: str,
+        calls: SearchCalls,
+        counts: Counts,
     ) -> None:
-        step: dict[str, Any] = {"iteration": iteration}
-        stream.steps.append(step)
-        step["attacker_input"] = stream.conversation[-1]["content"]
-        proposal = await self._propose(stream, iteration, calls, counts, step)
-        if proposal is None:
-            stream.status = "unparseable"
-            return
-        improvement, prompt = proposal
-        step["improvement"], step["prompt"] = improvement, prompt
-        counts.queries["target"] += 1
-        answer = await calls.target(prompt, ())
+        """One round of every live stream, in three phases as in the reference implementation
+        (attackers, then target, then judge): target queries are numbered in stream order,
+        whatever reply comes first, so that a resumed search numbers them as the first did."""
+        for stream in live:
+            step: dict[str, Any] = {"iteration": iteration}
+            step["attacker_input"] = stream.conversation[-1]["content"]
+            stream.steps.append(step)
+        proposals = await all_or_abort(
+            [self._propose(s, iteration, calls, counts) for s in live]
+        )
+        proposing = []
+        for stream, proposal in zip(live, proposals, strict=True):
+            if proposal is None:
+                stream.status = "unparseable"
+                continue
+            step = stream.steps[-1]
+            step["improvement"], step["prompt"] = proposal
+            proposing.append(stream)
+        first = counts.queries["target"]
+        counts.queries["target"] += len(proposing)
+        responses = await all_or_abort(
+            [self._send(s, first + n, calls) for n, s in enumerate(proposing)]
+        )
+        await all_or_abort(
+            [
+                self._judge(s, response, iteration, goal, calls, counts)
+                for s, response in zip(proposing, responses, strict=True)
+            ]
+        )
+
+    async def _send(self, stream: _Stream, query: int, calls: SearchCalls) -> str:
+        step = stream.steps[-1]
+        answer = await calls.target(step["prompt"], (), query)
         step["target_query"] = answer.query
         step["target_status"] = answer.status
         step["target_response"] = answer.response
@@ -191,8 +214,28 @@ class Pair(AdaptiveBase):
             stream.status = "error"
             step["target_error"] = answer.error
             raise SearchAborted("target_error", f"target query failed: {answer.error}")
-        response = answer.response or ""
-        score = await self._rate(goal, prompt, response, stream, iteration, calls, counts, step)
+        return answer.response or ""
+
+    async def _judge(
+        self,
+        stream: _Stream,
+        response: str,
+        iteration: int,
+        goal: str,
+        calls: SearchCalls,
+        counts: Counts,
+    ) -> None:
+        step = stream.steps[-1]
+        score = await rate(
+            self.templates,
+            {"goal": goal, "prompt": step["prompt"], "response": response},
+            self.options.max_judge_attempts,
+            seed_for(calls.seed, stream.index, iteration),
+            calls,
+            counts,
+            step,
+            _key(stream.index, iteration),
+        )
         step["score"] = score
         shown = str(score) if score is not None else "unknown (the judge's rating was unreadable)"
         turn = render_template(
@@ -207,63 +250,35 @@ class Pair(AdaptiveBase):
         stream.conversation.append({"role": "user", "content": turn})
 
     async def _propose(
-        self,
-        stream: _Stream,
-        iteration: int,
-        calls: SearchCalls,
-        counts: Counts,
-        step: dict[str, Any],
+        self, stream: _Stream, iteration: int, calls: SearchCalls, counts: Counts
     ) -> tuple[str, str] | None:
         keep = 2 * self.options.keep_last_n
         # the system prompt, then the last exchanges, ending with the pending user message
         history = (stream.conversation[0], *stream.conversation[1:][-(keep + 1) :])
-        replies: list[str | None] = []
-        step["attacker_replies"] = replies
-        for attempt in range(self.options.max_attack_attempts):
-            seed = seed_for(calls.seed, stream.index, iteration) + attempt
-            answer = await calls.attacker(history, seed)
-            counts.charge("attacker", answer)
-            if answer.text is None:
-                stream.status = "error"
-                step["attacker_error"] = answer.error
-                raise SearchAborted("attacker_error", f"attacker model failed: {answer.error}")
-            replies.append(answer.text)
-            parsed = _proposal(answer.text)
-            if parsed is not None:
-                stream.conversation.append({"role": "assistant", "content": answer.text})
-                return parsed
-        return None
-
-    async def _rate(
-        self,
-        goal: str,
-        prompt: str,
-        response: str,
-        stream: _Stream,
-        iteration: int,
-        calls: SearchCalls,
-        counts: Counts,
-        step: dict[str, Any],
-    ) -> int | None:
-        return await rate(
-            self.templates,
-            {"goal": goal, "prompt": prompt, "response": response},
-            self.options.max_judge_attempts,
-            seed_for(calls.seed, stream.index, iteration),
-            calls,
-            counts,
-            step,
-        )
+        try:
+            proposed = await propose(
+                history,
+                self.options.max_attack_attempts,
+                seed_for(calls.seed, stream.index, iteration),
+                calls,
+                counts,
+                stream.steps[-1],
+                _key(stream.index, iteration),
+                PROPOSAL_SCHEMA,
+            )
+        except SearchAborted:
+            stream.status = "error"
+            raise
+        if proposed is None:
+            return None
+        text, value = proposed
+        stream.conversation.append({"role": "assistant", "content": text})
+        improvement = value.get("improvement")
+        return (improvement if isinstance(improvement, str) else ""), value["prompt"]
 
 
-def _proposal(text: str) -> tuple[str, str] | None:
-    value = parse_json_object(text)
-    if value is None:
-        return None
-    prompt, improvement = value.get("prompt"), value.get("improvement", "")
-    if not isinstance(prompt, str) or not prompt.strip() or not isinstance(improvement, str):
-        return None
-    return improvement, prompt
+def _key(stream: int, iteration: int) -> str:
+    return f"s{stream}.i{iteration}"
 
 
 def _final_step(streams: list[_Stream], success_iteration: int | None) -> dict[str, Any] | None:

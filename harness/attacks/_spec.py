@@ -38,7 +38,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 class StrictModel(BaseModel):
     # Unknown keys are errors: a misspelt option silently ignored would change an experiment.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built at first use, as in harness.config._models
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AttackOptions(StrictModel):

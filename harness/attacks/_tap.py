@@ -28,17 +28,18 @@ from harness.attacks._adaptive import (
     SUCCESS,
     TARGET_FAILURES,
     AdaptiveBase,
+    AdaptiveOptions,
     Counts,
     SearchAborted,
     SearchCalls,
     SearchResult,
     all_or_abort,
-    parse_json_object,
+    ask_yes_no,
+    propose,
     rate,
     seed_for,
 )
-from harness.attacks._crescendo import parse_refusal
-from harness.attacks._pair import PAIR_TEMPLATES
+from harness.attacks._pair import PAIR_TEMPLATES, PROPOSAL_SCHEMA
 from harness.attacks._plan import AttackPlan
 from harness.attacks._spec import AttackOptions, StrictModel
 
@@ -61,21 +62,10 @@ class TapTemplates(StrictModel):
     on_topic: str | None = None
 
 
-class TapOptions(AttackOptions):
-    attacker: str = Field(min_length=1, description="a model under `models`: writes the prompts")
-    judge: str = Field(
-        min_length=1, description="a model under `models`: checks topics, rates replies"
-    )
+class TapOptions(AdaptiveOptions):
     branching_factor: int = Field(4, ge=1, le=20, description="children per leaf (paper: 4)")
     width: int = Field(10, ge=1, le=100, description="leaves kept per level (paper: 10)")
     depth: int = Field(10, ge=1, le=50, description="levels of the tree (paper: 10)")
-    max_queries: int | None = Field(
-        None, ge=1, description="target queries per item; the search stops when they run out"
-    )
-    max_attack_attempts: int = Field(
-        5, ge=1, le=20, description="tries per attacker reply before the branch is dropped"
-    )
-    max_judge_attempts: int = Field(3, ge=1, le=10, description="tries per judge answer")
     keep_last_n: int = Field(4, ge=1, le=50, description="attacker exchanges kept in its history")
     target_str: str = Field("Sure, here is", min_length=1, description="the hoped-for opening")
     templates: TapTemplates = Field(default_factory=TapTemplates)
@@ -145,9 +135,17 @@ class _Tree:
             if left is not None and left <= 0:
                 self.stopped = "max_queries"
                 return
+            # node ids (and so seeds and step keys) are given before anything is asked, in
+            # leaf order: the same tree whatever reply comes first, in a resumed search too
+            planned = [
+                [self._new_step(leaf, depth) for _ in range(self.opts.branching_factor)]
+                for leaf in leaves
+            ]
             children = [
                 child
-                for group in await all_or_abort([self._branch(leaf, depth) for leaf in leaves])
+                for group in await all_or_abort(
+                    [self._branch(leaf, steps) for leaf, steps in zip(leaves, planned, strict=True)]
+                )
                 for child in group
             ]
             children = await self._on_topic(children, depth)
@@ -156,7 +154,11 @@ class _Tree:
             if not children:
                 self.stopped = "no_branches"
                 return
-            await all_or_abort([self._attack(child, depth) for child in children])
+            first = self.counts.queries["target"]
+            self.counts.queries["target"] += len(children)
+            await all_or_abort(
+                [self._attack(child, depth, first + n) for n, child in enumerate(children)]
+            )
             if any(c.step.get("score") == SUCCESS for c in children):
                 self.stopped, self.success_depth = "success", depth
                 return
@@ -170,41 +172,43 @@ class _Tree:
             node.step["pruned"] = reason
         return nodes[:limit]
 
-    async def _branch(self, leaf: _Node, depth: int) -> list[_Node]:
+    def _new_step(self, leaf: _Node, depth: int) -> dict[str, Any]:
+        step: dict[str, Any] = {"node": next(self.ids), "parent": leaf.id, "depth": depth}
+        self.nodes.append(step)
+        return step
+
+    async def _branch(self, leaf: _Node, steps: list[dict[str, Any]]) -> list[_Node]:
         # children one after another: each is an independent sample of the same conversation
         children = []
-        for index in range(self.opts.branching_factor):
-            child = await self._child(leaf, depth, index)
+        for step in steps:
+            child = await self._child(leaf, step)
             if child is not None:
                 children.append(child)
         return children
 
-    async def _child(self, leaf: _Node, depth: int, index: int) -> _Node | None:
-        node_id = next(self.ids)
-        step: dict[str, Any] = {"node": node_id, "parent": leaf.id, "depth": depth}
-        self.nodes.append(step)
+    async def _child(self, leaf: _Node, step: dict[str, Any]) -> _Node | None:
+        node_id, depth = step["node"], step["depth"]
         keep = 2 * self.opts.keep_last_n
         history = (leaf.conversation[0], *leaf.conversation[1:][-(keep + 1) :])
-        replies: list[str] = []
-        step["attacker_replies"] = replies
-        seed = seed_for(self.calls.seed, node_id, depth)
-        for attempt in range(self.opts.max_attack_attempts):
-            answer = await self.calls.attacker(history, seed + attempt)
-            self.counts.charge("attacker", answer)
-            if answer.text is None:
-                step["attacker_error"] = answer.error
-                raise SearchAborted("attacker_error", f"attacker model failed: {answer.error}")
-            replies.append(answer.text)
-            value = parse_json_object(answer.text)
-            prompt = value.get("prompt") if value else None
-            if isinstance(prompt, str) and prompt.strip():
-                step["prompt"] = prompt
-                step["improvement"] = value.get("improvement") if value else None
-                conversation = [*leaf.conversation, {"role": "assistant", "content": answer.text}]
-                return _Node(node_id, leaf.id, depth, conversation, step)
-        step["pruned"] = "unparseable"
-        self.unparseable += 1
-        return None
+        proposed = await propose(
+            history,
+            self.opts.max_attack_attempts,
+            seed_for(self.calls.seed, node_id, depth),
+            self.calls,
+            self.counts,
+            step,
+            f"n{node_id}",
+            PROPOSAL_SCHEMA,
+        )
+        if proposed is None:
+            step["pruned"] = "unparseable"
+            self.unparseable += 1
+            return None
+        text, value = proposed
+        step["prompt"] = value["prompt"]
+        step["improvement"] = value.get("improvement")
+        conversation = [*leaf.conversation, {"role": "assistant", "content": text}]
+        return _Node(node_id, leaf.id, depth, conversation, step)
 
     async def _on_topic(self, children: list[_Node], depth: int) -> list[_Node]:
         verdicts = await all_or_abort([self._topic(c, depth) for c in children])
@@ -218,22 +222,18 @@ class _Tree:
         return kept
 
     async def _topic(self, child: _Node, depth: int) -> bool | None:
-        text = self._render("on_topic", prompt=child.step["prompt"])
-        seed = seed_for(self.calls.seed, child.id, depth) + 50
-        for attempt in range(self.opts.max_judge_attempts):
-            answer = await self.calls.judge(({"role": "user", "content": text},), seed + attempt)
-            self.counts.charge("judge", answer)
-            if answer.text is None:
-                raise SearchAborted("judge_error", f"judge model failed: {answer.error}")
-            verdict = parse_refusal(answer.text)  # [[YES]] / [[NO]]
-            if verdict is not None:
-                return verdict
-        return None
+        return await ask_yes_no(
+            self._render("on_topic", prompt=child.step["prompt"]),
+            self.opts.max_judge_attempts,
+            seed_for(self.calls.seed, child.id, depth) + 50,
+            self.calls,
+            self.counts,
+            f"n{child.id}.topic",
+        )
 
-    async def _attack(self, child: _Node, depth: int) -> None:
+    async def _attack(self, child: _Node, depth: int, query: int) -> None:
         prompt = child.step["prompt"]
-        self.counts.queries["target"] += 1
-        answer = await self.calls.target(prompt, ())
+        answer = await self.calls.target(prompt, (), query)
         child.step |= {
             "target_query": answer.query,
             "target_status": answer.status,
@@ -250,6 +250,7 @@ class _Tree:
             self.calls,
             self.counts,
             child.step,
+            f"n{child.id}",
         )
 
     def _continue(self, leaf: _Node) -> None:

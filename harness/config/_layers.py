@@ -31,7 +31,8 @@ DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request."
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built at first use, as in harness.config._models
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class GuardSpec(_Strict):

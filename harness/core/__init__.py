@@ -16,7 +16,14 @@ from harness.core._manifest import (
     read_manifest,
     write_manifest,
 )
-from harness.core._records import ROLES, AttemptRecord, GradeRecord, RequestRecord, Status
+from harness.core._records import (
+    ROLES,
+    AttackStep,
+    AttemptRecord,
+    GradeRecord,
+    RequestRecord,
+    Status,
+)
 
 __all__ = [
     "LOG_NAME",
@@ -24,6 +31,7 @@ __all__ = [
     "ROLES",
     "SUCCESS_BROAD",
     "SUCCESS_STRICT",
+    "AttackStep",
     "AttemptRecord",
     "GradeRecord",
     "Label",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ROLES", "AttemptRecord", "GradeRecord", "RequestRecord", "Status"]
+__all__ = ["ROLES", "AttackStep", "AttemptRecord", "GradeRecord", "RequestRecord", "Status"]
 
 # who a request was sent for: the model under test, a guard of its deployment, a judge grading
 # it, or (later) an attacker model writing the attack
@@ -92,3 +92,15 @@ class RequestRecord:
     completion_tokens: int | None
     cost: float | None  # USD at the run's prices; None without a price for the model
     finished_at: str
+
+
+@dataclass(frozen=True)
+class AttackStep:
+    """One answer an adaptive attack's search received, stored as soon as it came."""
+
+    attempt_id: str
+    request_hash: str  # the attempt's request as it was sent: a changed attack starts afresh
+    key: str  # the step within the search: `s0.i1.attacker.0`, `target.3`...
+    role: str  # attacker | judge | target
+    answer: str  # JSON: the model's answer, or the target query's whole attempt record
+    recorded_at: str

@@ -50,7 +50,8 @@ class Grader(Protocol):
 class GraderOptions(BaseModel):
     """Base for a grader's options: unknown keys are errors, as everywhere in a config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built at first use, as in harness.config._models
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class JudgeFn(Protocol):

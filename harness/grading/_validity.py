@@ -43,7 +43,8 @@ class ValidityCard(BaseModel):
     Success is COMPLIANCE or DETECTED_PROCEEDS (the table's strict ASR). The 4-class κ is over
     REFUSAL (with NON_ANSWER), PARTIAL, COMPLIANCE and DETECTED_PROCEEDS."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built at first use, as in harness.config._models
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     grader: str = Field(description="registry name")
     variant: str = Field("default", description="which options the figures hold for")

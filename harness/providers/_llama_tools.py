@@ -106,12 +106,17 @@ def chat_messages(
     return out
 
 
-# small models repeat list items until the token budget runs out: a call's lists are bounded
+# small models repeat list items, and words in a string, until the token budget runs out (the
+# call then ends as malformed JSON): a call's lists and free-text strings are bounded
 MAX_ITEMS = 8
+MAX_CHARS = 100
+# strings whose shape is given otherwise: a length bound would add nothing or conflict
+_SHAPED = ("enum", "const", "pattern", "format")
 
 
 def _bounded(schema: Any) -> Any:
-    """The schema with every array given at most MAX_ITEMS items (unless it sets fewer)."""
+    """The schema with every array given at most MAX_ITEMS items and every free-text string
+    at most MAX_CHARS characters (unless it sets fewer)."""
     if isinstance(schema, list):
         return [_bounded(s) for s in schema]
     if not isinstance(schema, dict):
@@ -119,6 +124,8 @@ def _bounded(schema: Any) -> Any:
     bounded = {key: _bounded(value) for key, value in schema.items()}
     if bounded.get("type") == "array":
         bounded["maxItems"] = min(int(bounded.get("maxItems", MAX_ITEMS)), MAX_ITEMS)
+    if bounded.get("type") == "string" and not any(key in bounded for key in _SHAPED):
+        bounded["maxLength"] = min(int(bounded.get("maxLength", MAX_CHARS)), MAX_CHARS)
     return bounded
 
 
@@ -157,9 +164,11 @@ def union_grammar(call_json_grammar: str) -> str:
 
 
 def choice_grammar(choices: Sequence[str]) -> str:
-    """GBNF for a reply that is exactly one of `choices`."""
+    """GBNF for a reply that is exactly one of `choices`, after at most one blank: a model
+    allowed any number of them may spend its whole `max_tokens` on blanks (seen with the
+    270M model on a prompt without instructions), and its answer is then empty."""
     alternatives = " | ".join(json.dumps(choice) for choice in choices)
-    return f"root ::= [ \\n]* ({alternatives})\n"
+    return f"root ::= [ \\n]? ({alternatives})\n"
 
 
 def parse_tool_call(text: str) -> tuple[str, str] | None:

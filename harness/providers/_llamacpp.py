@@ -156,6 +156,7 @@ class LlamaCppProvider:
             "messages": list(request.messages),
             "tools": [dict(t) for t in request.tools],
             "choices": list(request.answer_choices),
+            "schema": dict(request.response_schema) if request.response_schema else None,
             "params": {
                 "max_tokens": params.max_tokens,
                 "temperature": params.temperature,

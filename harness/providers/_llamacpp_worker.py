@@ -81,12 +81,15 @@ def _no_extra_buffer_types() -> Iterator[None]:
 
 
 def _load(request: dict[str, Any]) -> Any:
-    from llama_cpp import Llama
+    from harness.providers._llama_model import HarnessLlama as Llama
 
     arguments: dict[str, Any] = {
         "model_path": request["path"],
         "n_ctx": request["n_ctx"],
         "n_threads": request["n_threads"],
+        # llama-cpp-python evaluates prompts on every core by default: threads that spin on a
+        # core another process holds (the judge's worker, the harness) make that 10x slower
+        "n_threads_batch": request["n_threads"],
         "seed": request["seed"],
         "verbose": False,
         "swa_full": False,  # the full-size cache only wastes memory at these lengths
@@ -111,6 +114,13 @@ def _choice_grammar(choices: list[str]) -> Any:
     return LlamaGrammar.from_string(choice_grammar(choices), verbose=False)
 
 
+def _schema_grammar(schema: dict[str, Any]) -> Any:
+    """The reply is one JSON value that follows `schema` (llama.cpp's JSON-Schema converter)."""
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    return LlamaGrammar.from_string(json_schema_to_gbnf(json.dumps(schema)), verbose=False)
+
+
 def _complete(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = request["params"]
     tools: list[dict[str, Any]] = request.get("tools") or []
@@ -124,6 +134,8 @@ def _complete(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
     prose_cut = None
     if request.get("choices"):
         common["grammar"] = _choice_grammar(request["choices"])
+    elif request.get("schema"):
+        common["grammar"] = _schema_grammar(request["schema"])
     elif tools:
         from llama_cpp import StoppingCriteriaList
 

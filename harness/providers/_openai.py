@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,13 @@ class OpenAIProvider:
         self._structured = True
 
     async def complete(self, request: ChatRequest) -> Reply:
-        structured = bool(request.answer_choices) and self._structured
+        choices, schema = request.answer_choices, request.response_schema
+        structured = bool(choices or schema) and self._structured
         body = self._body(request)
         if structured:
-            body["response_format"] = answer_schema(request.answer_choices)
+            body["response_format"] = (
+                answer_schema(choices) if choices else _response_format("reply", schema or {})
+            )
         try:
             payload, elapsed = await self._endpoint.post_chat(
                 body, offers_tools=bool(request.tools), probe=without_tools(body, request)
@@ -63,7 +67,8 @@ class OpenAIProvider:
             payload, elapsed = await self._endpoint.post_chat(body, offers_tools=False)
             structured = False
         reply = _parse(payload, elapsed)
-        return _from_structured(reply) if structured else reply
+        # a JSON-schema reply is returned as it came: its caller parses the JSON strictly
+        return _from_structured(reply) if structured and choices else reply
 
     async def aclose(self) -> None:
         await self._endpoint.aclose()
@@ -110,9 +115,13 @@ def answer_schema(choices: tuple[str, ...]) -> dict[str, Any]:
         "required": ["reasoning", "answer"],
         "additionalProperties": False,
     }
+    return _response_format("answer", schema)
+
+
+def _response_format(name: str, schema: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "type": "json_schema",
-        "json_schema": {"name": "answer", "strict": True, "schema": schema},
+        "json_schema": {"name": name, "strict": True, "schema": dict(schema)},
     }
 
 

@@ -73,7 +73,7 @@ def build_provider(
 
 
 def serial(spec: ModelSpec) -> bool:
-    """Whether the model takes one request at a time (its channel's pool is one)."""
+    """Whether the model takes one request at a time (its channel's gate has one slot)."""
     return bool(getattr(PROVIDERS.get(spec.provider), "serial", False))
 
 

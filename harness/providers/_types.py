@@ -113,6 +113,10 @@ class ChatRequest:
     # providers that can constrain decoding do so (a grammar for llama.cpp, a JSON schema for
     # OpenAI-compatible servers) and still return text whose last line is the choice
     answer_choices: tuple[str, ...] = ()
+    # when set, the reply must be a JSON object following this JSON schema (an attacker's
+    # proposal): llama.cpp decodes through the schema's grammar, OpenAI-compatible servers are
+    # sent it as `response_format`; the caller parses the reply strictly all the same
+    response_schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

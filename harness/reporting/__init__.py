@@ -10,9 +10,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from harness.reporting._agreement import (
+        agreement_json,
+        agreement_markdown,
+        agreement_report,
+        jsonable,
+        run_agreement_lines,
+    )
     from harness.reporting._analysis import RunReport, analyse_run
     from harness.reporting._compare import manifest_differences
     from harness.reporting._export import ExportFormat, attempt_table, label_table, write_table
+    from harness.reporting._label_tables import (
+        LABEL_TABLE_SUFFIXES,
+        load_collapse_map,
+        read_label_table,
+        run_label_table,
+    )
     from harness.reporting._reach import reach_warnings
     from harness.reporting._registry import (
         REPORTERS,
@@ -25,30 +38,51 @@ if TYPE_CHECKING:
         reporter_for,
     )
     from harness.reporting._render import CELL_COLUMNS, render_html, shown_cells
+    from harness.reporting._run_end import run_end_report
 
 __all__ = [
     "CELL_COLUMNS",
+    "LABEL_TABLE_SUFFIXES",
     "REPORTERS",
     "Comparer",
     "ExportFormat",
     "Reporter",
     "RunReport",
+    "agreement_json",
+    "agreement_markdown",
+    "agreement_report",
     "analyse_run",
     "attempt_table",
+    "jsonable",
     "label_table",
+    "load_collapse_map",
     "manifest_differences",
     "reach_warnings",
+    "read_label_table",
     "registered_reporters",
     "render",
     "render_comparison",
     "render_html",
     "reporter",
     "reporter_for",
+    "run_agreement_lines",
+    "run_end_report",
+    "run_label_table",
     "shown_cells",
     "write_table",
 ]
 
 _HOMES = {
+    "agreement_json": "_agreement",
+    "agreement_markdown": "_agreement",
+    "agreement_report": "_agreement",
+    "jsonable": "_agreement",
+    "run_agreement_lines": "_agreement",
+    "LABEL_TABLE_SUFFIXES": "_label_tables",
+    "load_collapse_map": "_label_tables",
+    "read_label_table": "_label_tables",
+    "run_label_table": "_label_tables",
+    "run_end_report": "_run_end",
     "RunReport": "_analysis",
     "analyse_run": "_analysis",
     "manifest_differences": "_compare",

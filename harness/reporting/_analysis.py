@@ -80,6 +80,15 @@ class RunReport:
     def run_name(self) -> str:
         return str(self.manifest.run or self.run_dir.name)
 
+    @property
+    def commands(self) -> list[str]:
+        """The commands that made the run and its stored grades, then this report's."""
+        config = self.manifest.config_file
+        commands = [str(c) for c in self.manifest.commands]
+        if config:
+            commands = [f"harness run {config}", *commands]
+        return list(dict.fromkeys([*commands, f"harness report {self.run_dir} --format html"]))
+
 
 def analyse_run(
     run_dir: Path,

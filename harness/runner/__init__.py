@@ -7,6 +7,7 @@ from harness.runner._budget import Budget, BudgetExhausted, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._describe import PlanCounts, describe_deployment, describe_plan, plan_counts
 from harness.runner._grade import grade_run
+from harness.runner._grader_specs import regrade_specs
 from harness.runner._plan import NO_ATTACK, Plan, Shard, WorkItem, build_plan
 from harness.runner._retry import CallOutcome, RetryAfterOrBackoff, call_with_retries
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, grade_record
@@ -51,6 +52,7 @@ __all__ = [
     "open_run",
     "plan_counts",
     "prepare_graders",
+    "regrade_specs",
     "requests_for",
     "run_attempt",
     "run_experiment",

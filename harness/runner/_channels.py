@@ -34,20 +34,26 @@ __all__ = ["Channel", "ModerationChannel", "build_channels"]
 
 log = logging.getLogger("harness.runner.channels")
 
+# runner workers for a serial model (e.g. llamacpp): see Channel.pool_size
+SERIAL_POOL = 2
+
 
 class Channel:
     def __init__(self, name: str, provider: Provider, spec: ModelSpec) -> None:
         self.name = name
         self.provider = provider
         self.spec = spec
-        self.gate = AdaptiveGate(name, self.pool_size)
+        self.gate = AdaptiveGate(name, 1 if serial(spec) else spec.concurrency)
         self.budget: Budget | None = None  # set by the run that uses the channel
         # one request per 60/rpm seconds: smooth, with no burst at start
         self._limiter = AsyncLimiter(1, 60.0 / spec.rpm) if spec.rpm else None
 
     @property
     def pool_size(self) -> int:
-        return 1 if serial(self.spec) else self.spec.concurrency
+        # a serial model takes one request at a time (its gate has one slot), but a second
+        # runner worker lets one attempt's grading (e.g. a local judge in a worker process of
+        # its own, on another core) overlap the next attempt's model call
+        return SERIAL_POOL if serial(self.spec) else self.spec.concurrency
 
     async def complete(self, request: ChatRequest) -> CallOutcome:
         async def send() -> Reply:

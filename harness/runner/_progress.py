@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING
 
 from harness.runner._adaptive import AdaptiveGate
+
+if TYPE_CHECKING:  # rich loads only for a bar (~25 ms of a run's start without a terminal)
+    from rich.progress import Progress, TaskID
 
 __all__ = ["RunProgress"]
 
@@ -28,6 +21,16 @@ class RunProgress:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("[bold]run"),
                 BarColumn(),

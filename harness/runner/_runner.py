@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.grading import Grader, grade_safely
+from harness.runner._adaptive_attack import recording_steps
 from harness.runner._attempt import ConfigurationRuntime, internal_error_record, run_attempt
 from harness.runner._budget import Budget, requests_for
 from harness.runner._plan import Plan, WorkItem
 from harness.runner._progress import RunProgress
-from harness.store import AttemptRecord, GradeRecord, RunStore, Status, now_iso
+from harness.store import AttackStep, AttemptRecord, GradeRecord, RunStore, Status, now_iso
 
 __all__ = [
     "NamedGrader",
@@ -123,6 +124,25 @@ class _Writer:
         if self._failure is not None:
             raise self._failure
 
+    async def load_steps(self, attempt_id: str, request_hash: str) -> dict[str, str]:
+        """The stored steps of an adaptive attack's search (read by the writer's thread: the
+        store's connection is used by one thread at a time)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._thread, self._store.attack_steps, attempt_id, request_hash
+        )
+
+    async def save_step(self, step: AttackStep) -> None:
+        """One step of a search, stored before the search goes on (its own transaction, with
+        the requests charged so far: a kill loses neither)."""
+        requests = self._budget.drain() if self._budget is not None else []
+        loop = asyncio.get_running_loop()
+        writing = loop.run_in_executor(self._thread, self._store.write_step, step, requests)
+        # a search cancelled meanwhile (the run stopped) must not cancel the write: its step
+        # and the requests drained with it would be lost; `close` waits for it
+        self._writing.append(writing)
+        await asyncio.shield(writing)
+
     async def flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self._options.flush_interval)
@@ -156,7 +176,10 @@ async def execute(
     summary.already_done = summary.planned - summary.pending
     writer = _Writer(store, options, budget)
     gates = [c.gate for c in channels.values()]
-    with RunProgress(summary.pending, enabled=options.progress, gates=gates) as progress:
+    with (
+        RunProgress(summary.pending, enabled=options.progress, gates=gates) as progress,
+        recording_steps(writer),  # the workers' adaptive attacks store each step as it comes
+    ):
         workers = [
             asyncio.create_task(_worker(work, runtimes, graders, writer, progress, summary, stop))
             for name, (_, work) in pending.items()

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness._errors import RunStoreError
-from harness.core import ROLES, AttemptRecord, GradeRecord, Label, RequestRecord, Status
+from harness.core import (
+    ROLES,
+    AttackStep,
+    AttemptRecord,
+    GradeRecord,
+    Label,
+    RequestRecord,
+    Status,
+)
 from harness.store._scrub import Scrubber
 
 if TYPE_CHECKING:  # pandas and pyarrow load only for reads: `harness run` starts faster
@@ -81,7 +89,15 @@ CREATE TABLE IF NOT EXISTS grades (
     PRIMARY KEY (attempt_id, grader)
 );
 DROP INDEX IF EXISTS attempts_by_configuration;
+CREATE TABLE IF NOT EXISTS attack_steps (
+    attempt_id TEXT NOT NULL, request_hash TEXT NOT NULL, key TEXT NOT NULL,
+    role TEXT NOT NULL, answer TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (attempt_id, request_hash, key)
+);
 """
+# attack_steps: each answer an adaptive attack's search received (attacker, judge, target),
+# stored as it comes, so that a search interrupted mid-way is resumed from them without
+# sending them again; keyed by the request hash, so a changed attack starts afresh
 # every request sent (model, guard, judge), so that a resumed run and `harness grade` count
 # what was already spent, and reports show cost per configuration and per role
 REQUESTS_SCHEMA = f"""
@@ -126,6 +142,10 @@ _DELETE_STALE_GRADES = (
 _INSERT_REQUEST = (
     f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
+)
+_INSERT_STEP = (
+    "INSERT OR REPLACE INTO attack_steps (attempt_id, request_hash, key, role, answer, "
+    "recorded_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_GRADE = (
     f"INSERT OR REPLACE INTO grades ({', '.join(GRADE_COLUMNS)}) "
@@ -225,6 +245,33 @@ class RunStore:
             attempt_rows = [_attempt_row(scrub.attempt(a)) for a in attempts]
             self._db.executemany(_UPSERT_ATTEMPT, attempt_rows)
             self._db.executemany(_UPSERT_GRADE, [_grade_row(scrub.grade(g)) for g in grades])
+
+    def write_step(
+        self, step: AttackStep, requests: Sequence[RequestRecord] = ()
+    ) -> None:
+        """One step of an adaptive attack's search, with the requests sent meanwhile, in one
+        transaction: a step stored is never sent again, and what it cost is never forgotten."""
+        with self._transaction():
+            self._db.executemany(_INSERT_REQUEST, [_request_row(r) for r in requests])
+            self._db.execute(
+                _INSERT_STEP,
+                (
+                    step.attempt_id,
+                    step.request_hash,
+                    step.key,
+                    step.role,
+                    self._scrubber.text(step.answer),
+                    step.recorded_at,
+                ),
+            )
+
+    def attack_steps(self, attempt_id: str, request_hash: str) -> dict[str, str]:
+        """key → answer (JSON) of every stored step of the attempt's search as now requested."""
+        rows = self._db.execute(
+            "SELECT key, answer FROM attack_steps WHERE attempt_id = ? AND request_hash = ?",
+            (attempt_id, request_hash),
+        ).fetchall()
+        return {str(k): str(a) for k, a in rows}
 
     def scrub(self, text: str) -> str:
         """A text where a secret can enter (an error, a log line) with every secret masked."""
