@@ -152,7 +152,7 @@ def test_a_search_killed_mid_way_resumes_from_its_stored_steps(
             assert time.monotonic() < deadline, "no step stored within 60 s"
             time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()  # waits, and closes its pipes
         sent_before = len(server.recorded())
         steps = stored_steps(db)
         with RunStore(db.parent) as store:
