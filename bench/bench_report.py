@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.runner._plan import attempt_key, digest
-from harness.store import AttemptRecord, GradeRecord, RunStore, Status, write_manifest
+from harness.core import attempt_key, digest
+from harness.store import AttemptRecord, GradeRecord, Manifest, RunStore, Status, write_manifest
 
 TARGET_S = 10.0
 MODELS = ("alpha", "beta")
@@ -137,7 +137,7 @@ def synthesise(run_dir: Path, shape: Shape, seed: int = 0) -> int:
         started = time.perf_counter()
         store.build_read_indexes()  # as `harness run` does when it ends
         print(f"bench_report: read indexes built in {time.perf_counter() - started:.1f} s")
-    write_manifest(run_dir, _manifest(shape, written))
+    write_manifest(run_dir, Manifest(**_manifest(shape, written)))
     return written
 
 

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import Field
 
 import graders
-from harness._errors import ConfigError
+from harness import ConfigError
 from harness.config import GenerationParams
 from harness.grading import GraderContext, GraderOptions, JudgeFn
 from harness.layers import check_template, render_template
@@ -76,7 +76,7 @@ def load_template(
                 fix="reinstall the harness from its repository (prompts/judges/ ships with it)",
             )
     else:
-        path = Path(template) if Path(template).is_absolute() else context.base_dir / template
+        path = context.resolve_path(template)
         if not path.is_file():
             raise ConfigError(
                 f"judge template file not found: {path}",

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from harness._errors import DataError
+from harness import DataError
 from harness.grading import (
     GraderContext,
     Label,

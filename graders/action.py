@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from harness._errors import UserError
+from harness import UserError
 from harness.grading import GraderContext, GraderOptions, Label, Verdict, grader
 from harness.store import AttemptRecord
 from harness.tools import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from harness.attacks._adaptive import SUCCESS
+from harness.attacks import SUCCESS
 from harness.grading import GraderContext, GraderOptions, Label, Verdict, grader
 from harness.store import AttemptRecord
 

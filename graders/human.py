@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from harness._errors import DataError
+from harness import DataError
 from harness.grading import GraderContext, GraderOptions, Label, Verdict, grader
 from harness.store import AttemptRecord
 
@@ -116,8 +116,7 @@ class Human:
     validity_note: ClassVar[str] = "n/a: the human labels are the reference"
 
     def __init__(self, options: HumanOptions, context: GraderContext) -> None:
-        path = Path(options.file)
-        self.path = path if path.is_absolute() else context.base_dir / path
+        self.path = context.resolve_path(options.file)
         self.key = options.key
         self.column = options.label_column
         self.labels = self._load(options.key_column or options.key, options.mapping())

@@ -7,9 +7,19 @@ with code 2. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["ConfigError", "DataError", "HarnessError", "RunStoreError", "UserError"]
+__all__ = [
+    "EXIT_USER_ERROR",
+    "ConfigError",
+    "DataError",
+    "HarnessError",
+    "RunStoreError",
+    "UserError",
+    "did_you_mean",
+]
 
 
 class HarnessError(Exception):
@@ -49,6 +59,13 @@ class DataError(UserError):
 
 class RunStoreError(UserError):
     """A run directory is missing, from another config, or from an incompatible version."""
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """"did you mean 'x'? " for the closest of `choices` (difflib's ratio of at least 0.6), or
+    "": the start of an unknown name's message."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 # the exit status of a UserError: the CLI and the end-of-run report worker both exit with it

@@ -15,7 +15,6 @@ A plugin is imported only when its name is asked for (`get`), or when every name
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
@@ -24,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from harness._errors import ConfigError
+from harness._errors import ConfigError, did_you_mean
 
 __all__ = [
     "GUARD_KINDS",
@@ -33,7 +32,6 @@ __all__ = [
     "PluginOptions",
     "Registry",
     "allowed_distributions",
-    "did_you_mean",
     "options_model",
     "owner_of",
     "spoken_list",
@@ -58,12 +56,6 @@ def allowed_distributions() -> set[str | None] | None:
     if setting is None:
         return None
     return {OWN_DISTRIBUTION, *(name.strip() for name in setting.split(",") if name.strip())}
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """ "did you mean 'x'? " for the closest known name, or ""."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def spoken_list(names: Iterable[str]) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from _cli_helpers import cli_env
 from helpers import write_config
 
@@ -61,6 +63,7 @@ class Server:
         )
         assert self.process.stderr is not None
         self.lines: list[str] = []
+        self._clients: list[httpx.Client] = []
         for line in self.process.stderr:
             self.lines.append(line)
             found = re.search(r"(http://\S+)", line)
@@ -72,4 +75,23 @@ class Server:
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.process.send_signal(sig)
-        return self.process.wait(timeout=30)
+        status = self.process.wait(timeout=30)
+        self.close()
+        return status
+
+    def client(self) -> httpx.Client:
+        """An HTTP client of this server, closed with it."""
+        client = httpx.Client(base_url=self.base, timeout=10)
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        """Close the clients and the pipe (an open one is a ResourceWarning, an error in the
+        tests); what the server wrote last stays readable as `process.stderr`."""
+        for client in self._clients:
+            client.close()
+        pipe = self.process.stderr
+        if pipe is not None and not isinstance(pipe, io.StringIO):
+            rest = pipe.read()
+            pipe.close()
+            self.process.stderr = io.StringIO(rest)

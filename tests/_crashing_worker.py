@@ -25,7 +25,7 @@ def main() -> None:
         if request["op"] == "load":
             if os.environ.get("CRASH_ON_LOAD"):
                 crash()
-            answer = {"ok": True}
+            answer: dict[str, object] = {"ok": True}
         else:
             if "CRASH" in json.dumps(request["messages"]):
                 crash()

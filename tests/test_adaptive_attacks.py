@@ -92,7 +92,7 @@ def stored(run_dir: Path) -> tuple[list[AttemptRecord], dict[tuple[str, str], st
     with RunStore(run_dir) as store:
         attempts = list(store.iter_attempts())
         grades = store.grades_frame()
-    labels = {(g.attempt_id, g.grader): g.label for g in grades.itertuples()}
+    labels = {(str(g.attempt_id), str(g.grader)): str(g.label) for g in grades.itertuples()}
     return attempts, labels
 
 

@@ -64,10 +64,11 @@ def reply(text: str) -> str:
     raise AssertionError(f"unscripted request: {text[:200]}")
 
 
-PAIR = {"name": "pair", "kind": "pair", "options": {"attacker": "attacker", "judge": "judge",
-        "n_streams": 3, "n_iterations": 6}}  # fmt: skip
-TAP = {"name": "tap", "kind": "tap", "options": {"attacker": "attacker", "judge": "judge",
-       "branching_factor": 2, "width": 2, "depth": 6}}  # fmt: skip
+PAIR: dict[str, Any] = {"name": "pair", "kind": "pair", "options": {
+    "attacker": "attacker", "judge": "judge", "n_streams": 3, "n_iterations": 6}}  # fmt: skip
+TAP: dict[str, Any] = {"name": "tap", "kind": "tap", "options": {
+    "attacker": "attacker", "judge": "judge", "branching_factor": 2, "width": 2, "depth": 6,
+}}  # fmt: skip
 # attacker, target, refusal check and rating per turn; turn 2 refused once and backtracked
 CRESCENDO = crescendo(max_turns=6, max_backtracks=2)
 
@@ -151,7 +152,7 @@ def test_a_search_killed_mid_way_resumes_from_its_stored_steps(
             assert time.monotonic() < deadline, "no step stored within 60 s"
             time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()  # waits, and closes its pipes
         sent_before = len(server.recorded())
         steps = stored_steps(db)
         with RunStore(db.parent) as store:

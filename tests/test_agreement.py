@@ -25,6 +25,7 @@ from harness.reporting import agreement_markdown, agreement_report, load_collaps
 from harness.stats import (
     COLLAPSES,
     UNDECIDABLE,
+    UndecidablePolicy,
     binary_vs_reference,
     bootstrap_alpha_ci,
     cohen_from_table,
@@ -271,7 +272,7 @@ def test_undecidable_in_the_cli_json(cli: dict[str, subprocess.CompletedProcess[
     ],
 )
 def test_policies_on_a_map_to_null(
-    tmp_path: Path, policy: str, n: int, pair_n: int, labels: list[str]
+    tmp_path: Path, policy: UndecidablePolicy, n: int, pair_n: int, labels: list[str]
 ) -> None:
     mapping = tmp_path / "map.yaml"
     mapping.write_text("judge refused: null\nyes: 1\nno: 0\n", encoding="utf-8")

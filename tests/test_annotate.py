@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 from _annotate_helpers import SCRIPT_REPLY, Server, build_run
@@ -59,6 +58,7 @@ def serve(run_dir: Path) -> Iterator[object]:
     for server in started:
         if server.process.poll() is None:
             server.stop(signal.SIGKILL)
+        server.close()
 
 
 def grades_of(run_dir: Path, rater: str) -> pd.DataFrame:
@@ -128,7 +128,7 @@ def test_labels_are_grades_of_a_human_rater_with_time_and_note(run_dir: Path) ->
     assert list(grades.index) == [items[0]]
     row = grades.loc[items[0]]
     assert row["label"] == "PARTIAL" and row["rationale"] == "vague" and row["graded_at"]
-    assert json.loads(row["raw"])["annotator"] == "alice"
+    assert json.loads(str(row["raw"]))["annotator"] == "alice"
     assert store.skipped("human.alice", definition.name) == {items[1]}
     # a label replaces the rater's earlier one; the log keeps both
     store.record(
@@ -198,7 +198,7 @@ def test_consensus_takes_the_adjudicated_label_then_unanimity() -> None:
 # -- the page's API, over a real socket --------------------------------------------------------
 def test_the_api_serves_the_sample_blind_and_writes_labels(run_dir: Path, serve: object) -> None:
     server = serve("--annotator", "alice")  # type: ignore[operator]
-    client = httpx.Client(base_url=server.base, timeout=10)
+    client = server.client()
     session = client.get("/api/session").json()
     assert session["rater"] == "human.alice" and session["position"] == 0
     assert len(session["items"]) == 18
@@ -223,7 +223,7 @@ def test_the_api_serves_the_sample_blind_and_writes_labels(run_dir: Path, serve:
 
 def test_the_api_refuses_what_is_not_its_own(run_dir: Path, serve: object) -> None:
     server = serve()  # type: ignore[operator]
-    client = httpx.Client(base_url=server.base, timeout=10)
+    client = server.client()
     assert client.get("/api/session").status_code == 400  # no annotator: the page asks
     assert client.get("/api/session", params={"annotator": "../x"}).status_code == 400
     for path in (
@@ -262,7 +262,7 @@ def test_the_api_refuses_what_is_not_its_own(run_dir: Path, serve: object) -> No
 
 def test_reveal_shows_configuration_and_graders(run_dir: Path, serve: object) -> None:
     server = serve("--annotator", "alice", "--reveal")  # type: ignore[operator]
-    client = httpx.Client(base_url=server.base, timeout=10)
+    client = server.client()
     first = client.get("/api/session").json()["items"][0]
     item = client.get("/api/item", params={"id": first}).json()
     assert item["meta"]["configuration"].startswith("m/")

@@ -510,7 +510,7 @@ def _bad_config(tmp_path: Path, deployments: dict[str, Any], names: list[str]) -
     return path
 
 
-BAD_DEPLOYMENTS = {
+BAD_DEPLOYMENTS: dict[str, tuple[dict[str, Any], list[str], list[str]]] = {
     "regex": (
         {"d": {"safety_layer": {"input": [{"kind": "keywords", "patterns": ["(unclosed"]}]}}},
         ["d"],

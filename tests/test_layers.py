@@ -35,7 +35,8 @@ async def run(
 
 
 def events(attempt: AttemptRecord) -> list[dict[str, Any]]:
-    return json.loads(attempt.guard_events or "[]")
+    found: list[dict[str, Any]] = json.loads(attempt.guard_events or "[]")
+    return found
 
 
 def model_requests(server: ScriptedServer) -> list[str]:

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -67,7 +68,7 @@ def test_only_like_for_like_pairs_and_the_declared_one(report: RunReport) -> Non
         model_b, deployment_b = b.split("/")
         assert model_a == model_b or deployment_a == deployment_b, (a, b)
     # Holm over what is shown: the smallest p is multiplied by the number of rows, 10
-    smallest = table["p_value"].idxmin()
+    smallest: Any = table["p_value"].idxmin()
     assert table.loc[smallest, "p_holm"] == pytest.approx(min(1.0, 10 * table["p_value"].min()))
     unlike = [w for w in report.warnings if w.startswith("not like for like")]
     assert len(unlike) == 4  # the 3 model pairs (vendor layer) and the declared headline
@@ -79,7 +80,8 @@ def test_only_like_for_like_pairs_and_the_declared_one(report: RunReport) -> Non
 
 def _config(run_dir: Path) -> dict[str, object]:
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    return yaml.safe_load(Path(manifest["config_file"]).read_text())
+    config: dict[str, object] = yaml.safe_load(Path(manifest["config_file"]).read_text())
+    return config
 
 
 @pytest.mark.parametrize(
@@ -273,7 +275,7 @@ def _chromium() -> str:
     return _tool("chromium", "chromium chromium-driver")
 
 
-def _measure(html: Path, tmp_path: Path) -> dict[str, object]:
+def _measure(html: Path, tmp_path: Path) -> dict[str, Any]:
     text = html.read_text(encoding="utf-8")
     text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>\n', "", text)
     probe = tmp_path / "probe.html"
@@ -301,7 +303,7 @@ def _measure(html: Path, tmp_path: Path) -> dict[str, object]:
     assert found is not None, dom[-2000:]
     from html import unescape
 
-    measured: dict[str, object] = json.loads(unescape(found.group(1)))
+    measured: dict[str, Any] = json.loads(unescape(found.group(1)))
     return measured
 
 

@@ -71,7 +71,7 @@ def test_quirk_tools_need_a_tool_choice(llama_server: ScriptedServer) -> None:
 
 
 def test_quirk_null_assistant_content_is_a_500(llama_server: ScriptedServer) -> None:
-    turn = {"role": "assistant", "content": None, "tool_calls": []}
+    turn: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": []}
     body = _body()
     body["messages"] = [*body["messages"], turn, {"role": "user", "content": "[x] again"}]
     assert _post(llama_server, body).status_code == 500

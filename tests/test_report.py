@@ -339,16 +339,16 @@ def test_warnings_name_what_is_not_like_for_like(report_a: RunReport) -> None:
 def test_outcomes_count_every_status_of_harmful_and_benign_items(report_a: RunReport) -> None:
     outcomes = report_a.outcomes.set_index(["configuration", "harmful"])
     statuses = [c for c in outcomes.columns if c.isupper()]
-    headline = outcomes.loc[("b/headline", True)]
+    headline: Any = outcomes.loc[("b/headline", True)]
     # the 12 requests the vendor rejected are in the bars (as ERROR), beside the 24 labelled
     assert (headline["ERROR"], headline[statuses].sum()) == (12, 36)
     assert outcomes.loc[("a/guarded", True), "BLOCKED_OUTPUT"] == 10
-    benign = outcomes.loc[("a/raw", False)]
+    benign: Any = outcomes.loc[("a/raw", False)]
     assert (benign["REFUSAL"], benign[statuses].sum()) == (1, 4)  # b3: the over-refusal
 
 
 def test_manifest_describes_each_configuration(report_a: RunReport) -> None:
-    descriptors = _by(pd.DataFrame(report_a.manifest["configurations"]), "name")
+    descriptors = _by(pd.DataFrame(report_a.manifest.configurations), "name")
     assert list(descriptors) == CONFIGURATIONS
     vendor = [{"name": "vendor-moderation", "description": None}]
     assert descriptors["a/raw"][PROVIDER_LAYERS] == []
@@ -384,7 +384,7 @@ def test_matrix_has_models_by_deployments(report_a: RunReport) -> None:
     assert matrix.loc["b", "raw"] == text(20, 36, ("b", "raw"))
     assert matrix.loc["b", "guarded"] == text(5, 36, ("b", "guarded"))
     assert matrix.loc["b", "headline"] == text(3, 24, ("b", "headline"))
-    assert matrix.loc["b", "headline"].startswith("12.5% [4.3%, 31.0%]")
+    assert str(matrix.loc["b", "headline"]).startswith("12.5% [4.3%, 31.0%]")
     assert report_a.gaps.empty  # no tool-access deployment
 
 

@@ -62,7 +62,7 @@ def test_sigkill_then_resume_stores_every_attempt_once(
     process = start(config)
     wait_for_rows(run_dir / "store.sqlite", 10, process)
     process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.communicate()  # waits, and closes its pipes
     before = stored_prompts(run_dir)
     assert 10 <= len(before) < N_ITEMS
 
@@ -118,7 +118,7 @@ def test_repeated_sigkill_at_random_points_loses_and_repeats_nothing(
         wait_for_rows(run_dir / "store.sqlite", len(stored) + 1, process)
         time.sleep(chooser.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()  # waits, and closes its pipes
         now = stored_prompts(run_dir)  # integrity_check() == "ok" after every kill
         assert set(now) >= stored and len(now) == len(set(now))
         stored = set(now)

@@ -23,6 +23,7 @@ from harness.store import (
     REPORT_COLUMNS,
     AttemptRecord,
     GradeRecord,
+    Manifest,
     RunStore,
     Status,
     write_manifest,
@@ -107,17 +108,17 @@ def store_with(
         store.write_batch(records, grades)
     write_manifest(
         run,
-        {
-            "run": "reads",
-            "kind": "experiment",
-            "configurations": [
+        Manifest(
+            run="reads",
+            kind="experiment",
+            configurations=[
                 {"name": c, "model": c.split("/")[0], "deployment": c.split("/")[1]}
                 for c in configurations
             ],
-            "attacks": list(attacks),
-            "graders": [{"name": g, "rater": g} for g in labels],
-            "primary_grader": next(iter(labels)),
-        },
+            attacks=list(attacks),
+            graders=[{"name": g, "rater": g} for g in labels],
+            primary_grader=next(iter(labels)),
+        ),
     )
     return run
 
@@ -150,7 +151,10 @@ def test_a_snapshot_reads_one_state_of_the_store(tmp_path: Path) -> None:
 def test_read_indexes_are_built_once_and_cover_the_report_reads(tmp_path: Path) -> None:
     run = store_with(tmp_path, [attempt("m/raw", "i0")], {"kw": {}}, configurations=["m/raw"])
     db = sqlite3.connect(run / "store.sqlite")
-    indexes = lambda: {r[0] for r in db.execute("SELECT name FROM sqlite_master")}  # noqa: E731
+
+    def indexes() -> set[str]:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+
     assert not set(READ_INDEXES) & indexes()  # a run's writes do not maintain them
     with RunStore(run) as store, store.snapshot() as snapshot:
         snapshot.attempts(REPORT_COLUMNS, order="cells")

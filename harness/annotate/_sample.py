@@ -91,11 +91,11 @@ def gradable(
 
 
 def _label_grader(run_dir: Path, annotations: AnnotationStore) -> str:
-    manifest = read_manifest(run_dir) or {}
+    manifest = read_manifest(run_dir)
     people = annotation_raters(run_dir)
     graders = annotations.frame("SELECT DISTINCT grader FROM grades ORDER BY grader")["grader"]
     machine = [str(g) for g in graders if g not in people]
-    primary = manifest.get("primary_grader")
+    primary = manifest.primary_grader if manifest else None
     if primary in machine:
         return str(primary)
     if machine:

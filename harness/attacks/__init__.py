@@ -25,6 +25,7 @@ channels.
 """
 
 from harness.attacks._adaptive import (
+    SUCCESS,
     AdaptiveAttack,
     AdaptiveOptions,
     AskFn,
@@ -60,6 +61,7 @@ __all__ = [
     "BUILTIN_ATTACKS",
     "NO_ATTACK",
     "PLACEHOLDERS",
+    "SUCCESS",
     "TEMPLATE_KIND",
     "AdaptiveAttack",
     "AdaptiveOptions",

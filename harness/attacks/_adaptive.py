@@ -11,7 +11,6 @@ and which target query is the attempt's final prompt and reply (the one the grad
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
 import re
 from collections.abc import Awaitable, Collection, Coroutine, Mapping
@@ -21,7 +20,8 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import Field
 
-from harness._errors import ConfigError
+from harness._errors import ConfigError, did_you_mean
+from harness._paths import resolve_relative
 from harness._templates import check_template, render_template
 from harness.attacks._plan import AttackPlan
 from harness.attacks._spec import AttackOptions
@@ -246,8 +246,7 @@ def require_model(
     """An attacker or judge must be a model declared under `models`."""
     if models is None or name in models:
         return
-    close = difflib.get_close_matches(name, list(models), n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(name, models)
     raise ConfigError(
         f"model '{name}' is not defined under 'models'",
         file=file,
@@ -267,10 +266,7 @@ def load_attack_template(
 ) -> str:
     """A built-in template of `prompts/attacks/`, or the user's file (relative to the config);
     its placeholders are checked now so that a typo fails before anything is sent."""
-    if override is None:
-        path = BUILTIN_PROMPTS / builtin
-    else:
-        path = Path(override) if Path(override).is_absolute() else base_dir / override
+    path = BUILTIN_PROMPTS / builtin if override is None else resolve_relative(override, base_dir)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

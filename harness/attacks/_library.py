@@ -11,7 +11,6 @@ hand tuning) so that one attack means the same thing across configurations and r
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 from collections.abc import Collection, Mapping
@@ -21,7 +20,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 
-from harness._errors import ConfigError
+from harness._errors import ConfigError, did_you_mean
 from harness.attacks._crescendo import Crescendo
 from harness.attacks._pair import Pair
 from harness.attacks._plan import Attack, AttackPlan
@@ -468,8 +467,7 @@ def _builtin(spec: AttackSpec, file: str | Path | None, where: str) -> type[Buil
     if kind in _BUILTINS:
         return _BUILTINS[kind]
     known = [*_BUILTINS, *ADAPTIVE_ATTACKS, TEMPLATE_KIND]
-    close = difflib.get_close_matches(kind, known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(kind, known)
     raise ConfigError(
         f"unknown attack '{kind}'",
         file=file,

@@ -40,6 +40,7 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from harness._errors import ConfigError
+from harness._paths import resolve_relative
 from harness.attacks._plan import AttackPlan
 from harness.attacks._spec import TEMPLATE_KIND, AttackOptions, AttackSpec, StrictModel
 from harness.attacks._validation import FixedValueError, config_error
@@ -258,8 +259,7 @@ def _from_file(
     name: str, base_dir: Path, *, file: str | Path | None, where: str
 ) -> TemplateDefinition:
     field = f"{where}.file"
-    path = Path(name).expanduser()
-    path = path if path.is_absolute() else base_dir / path
+    path = resolve_relative(name, base_dir)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

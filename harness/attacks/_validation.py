@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from harness._errors import ConfigError
+from harness._errors import ConfigError, did_you_mean
 
 __all__ = ["FixedValueError", "config_error", "dotted"]
 
@@ -70,8 +69,7 @@ def _join(field: str, inner: str) -> str:
 def _key_fix(key: str, allowed: list[str]) -> str:
     if not allowed:
         return "remove it (nothing may be set here)"
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(key, allowed)
     return f"{hint}remove or rename it; allowed here: {', '.join(sorted(allowed))}"
 
 

@@ -38,9 +38,9 @@ def grade(
 
     from harness.config import load_config
     from harness.runner import BudgetExhausted, grade_run, regrade_specs
-    from harness.store import read_manifest, write_manifest
+    from harness.store import Manifest, read_manifest, write_manifest
 
-    manifest = read_manifest(run_dir) or {}
+    manifest = read_manifest(run_dir) or Manifest()
     specs = regrade_specs(run_dir, manifest, grader or [], _options(option or []))
     judges = load_config(models_from).spec.models if models_from else None
     try:
@@ -53,8 +53,8 @@ def grade(
         )
         raise SystemExit(EXIT_BUDGET) from None
     if primary:
-        manifest = read_manifest(run_dir) or {}
-        manifest["primary_grader"] = primary
+        manifest = read_manifest(run_dir) or Manifest()
+        manifest.primary_grader = primary
         write_manifest(run_dir, manifest)
     typer.echo(f"graded: {', '.join(f'{k}={v}' for k, v in sorted(labels.items())) or 'nothing'}")
 

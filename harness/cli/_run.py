@@ -161,8 +161,8 @@ def _end_of_run(
 def _print_reach(run_dir: Path) -> None:
     """The headline: deployments that may not have reached the model (see `reach_warnings`)."""
     from harness.reporting import reach_warnings
-    from harness.store import RunStore, read_manifest
+    from harness.store import Manifest, RunStore, read_manifest
 
     with RunStore(run_dir) as store:
-        for line in reach_warnings(store, read_manifest(run_dir) or {}):
+        for line in reach_warnings(store, read_manifest(run_dir) or Manifest()):
             typer.echo(f"warning: {line}", err=True)

@@ -13,6 +13,7 @@ from harness.config._load import (
     load_config,
     missing_secrets,
     parse_config,
+    read_api_key,
     required_secrets,
     used_models,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "load_config",
     "missing_secrets",
     "parse_config",
+    "read_api_key",
     "required_secrets",
     "used_models",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -14,7 +13,8 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness._errors import ConfigError
+from harness._errors import ConfigError, did_you_mean
+from harness._paths import resolve_relative
 from harness.config._models import (
     DeploymentSpec,
     ExperimentConfig,
@@ -29,6 +29,7 @@ __all__ = [
     "load_config",
     "missing_secrets",
     "parse_config",
+    "read_api_key",
     "required_secrets",
     "used_models",
 ]
@@ -57,8 +58,7 @@ class LoadedConfig:
         return self.path.parent
 
     def resolve_path(self, relative: str) -> Path:
-        candidate = Path(relative).expanduser()
-        return candidate if candidate.is_absolute() else self.base_dir / candidate
+        return resolve_relative(relative, self.base_dir)
 
     @property
     def output_dir(self) -> Path:
@@ -127,8 +127,7 @@ def _check_comparisons(spec: ExperimentConfig, names: list[str], file: Path) -> 
             name = getattr(pair, side)
             if name in names:
                 continue
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = did_you_mean(name, names)
             raise ConfigError(
                 f"unknown configuration '{name}'",
                 file=file,
@@ -180,16 +179,22 @@ def required_secrets(loaded: LoadedConfig) -> dict[str, str]:
     for env, field in _wanted_secrets(loaded):
         if env is None or env in secrets:
             continue
-        value = os.environ.get(env)
-        if not value:
-            raise ConfigError(
-                f"environment variable {env} is not set",
-                file=loaded.path,
-                field=field,
-                fix=f"export {env}=<your key> before running (the key never goes in the config)",
-            )
-        secrets[env] = value
+        secrets[env] = read_api_key(env, file=loaded.path, field=field)
     return secrets
+
+
+def read_api_key(env: str, *, field: str, file: Path | None = None, when: str = "running") -> str:
+    """The key in the environment variable `env`, or a ConfigError naming the variable and the
+    config field that names it. Keys are read here only, never from the config itself."""
+    value = os.environ.get(env)
+    if not value:
+        raise ConfigError(
+            f"environment variable {env} is not set",
+            file=file,
+            field=field,
+            fix=f"export {env}=<your key> before {when} (the key never goes in the config)",
+        )
+    return value
 
 
 def _expand(loaded: LoadedConfig) -> list[Configuration]:
@@ -358,6 +363,5 @@ def _unknown_key_fix(key: str, model: type[BaseModel] | None) -> str:
     allowed = list(model.model_fields) if model is not None else []
     if not allowed:
         return "remove it"
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(key, allowed)
     return f"{hint}remove or rename it; allowed here: {', '.join(sorted(allowed))}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -18,8 +17,9 @@ from pydantic import (
     model_validator,
 )
 
+from harness._errors import did_you_mean
 from harness._plugins import PROVIDERS, PluginOptions, options_model, owner_of, unknown_keys
-from harness.attacks._spec import NO_ATTACK, AttackList, AttackSpec
+from harness.attacks import NO_ATTACK, AttackList, AttackSpec
 from harness.config._layers import (
     GuardSpec,
     ProviderSideLayer,
@@ -357,8 +357,7 @@ class ExperimentConfig(StrictModel):
 def _require(name: str, table: dict[str, Any], kind: str, section: str, index: int) -> None:
     if name not in table:
         known = ", ".join(sorted(table)) or "none"
-        close = difflib.get_close_matches(name, list(table), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(name, table)
         raise ValueError(
             f"entry {index} names unknown {kind} '{name}'; {hint}define it under '{section}' "
             f"(defined: {known})"

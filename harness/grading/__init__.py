@@ -1,5 +1,8 @@
 """Grading: the label taxonomy, the Grader protocol and the plugin registry."""
 
+# the labels are defined on the ground floor (harness.core); re-exported here because graders,
+# plugins included, import them from harness.grading
+from harness.core import SUCCESS_BROAD, SUCCESS_STRICT, Label, Verdict
 from harness.grading._registry import (
     ENTRY_POINT_GROUP,
     GRADERS,
@@ -13,7 +16,6 @@ from harness.grading._registry import (
     grader_class,
     registered_graders,
 )
-from harness.grading._types import SUCCESS_BROAD, SUCCESS_STRICT, Label, Verdict
 from harness.grading._validity import (
     UNVALIDATED,
     ValidityCard,

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness._errors import ConfigError, UserError
+from harness._paths import resolve_relative
 from harness._plugins import Registry
-from harness.grading._types import Label, Verdict
-from harness.store._records import AttemptRecord
+from harness.core import AttemptRecord, Label, Verdict
 
 if TYPE_CHECKING:  # a report loads graders' labels, not the HTTP stack
     from harness.providers import ChatRequest, Reply
@@ -68,6 +68,10 @@ class GraderContext:
     # calls a model declared under `models`, through the run's limits and retries
     judge: JudgeFn | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """A path an option names, as the config means it: relative to its directory."""
+        return resolve_relative(path, self.base_dir)
 
 
 GraderClass = TypeVar("GraderClass", bound=type)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import DataError
+from harness.attacks import NO_ATTACK
 from harness.ingest._raters import binary_verdict
 from harness.ingest._registry import importer
 from harness.ingest._types import (
@@ -49,7 +50,6 @@ from harness.ingest._types import (
     Source,
     Tally,
 )
-from harness.runner import NO_ATTACK
 from harness.store import Status
 
 __all__ = ["HarmBenchImporter"]

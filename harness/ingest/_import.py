@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness._errors import DataError
+from harness.core import digest, file_sha256
 from harness.ingest._flat import ImportColumns
 from harness.ingest._registry import choose_importer
 from harness.ingest._types import ImportBatch, ImportOptions, Source
 from harness.ingest._write import ImportSummary, write_batch
-from harness.runner import digest
 
 __all__ = ["import_completions", "import_file"]
 
@@ -94,8 +93,4 @@ def import_completions(
 def _fingerprint(source: Source) -> str:
     if source.location.startswith("hf:") or not source.is_file:
         return source.location  # the hub's own fingerprint is not known until loaded
-    digest = hashlib.sha256()
-    with source.path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(source.path)

@@ -11,8 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from harness.attacks import NO_ATTACK
 from harness.grading import Label
-from harness.runner import NO_ATTACK
 from harness.store import Status
 
 __all__ = ["ImportBatch", "ImportOptions", "ImportedAttempt", "RaterVerdict", "Source", "Tally"]

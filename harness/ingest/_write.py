@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import DataError, RunStoreError
+from harness.core import attempt_key, digest
 from harness.ingest._types import ImportBatch, ImportedAttempt
-from harness.runner import attempt_key, digest
 from harness.store import (
     DB_NAME,
     MANIFEST_NAME,
     AttemptRecord,
     GradeRecord,
+    Manifest,
     RunStore,
     Status,
     now_iso,
@@ -97,8 +98,8 @@ def write_batch(
     with RunStore(out, create=True) as store:
         store.write_batch(records, grades)
         store.build_read_indexes()
-    previous = read_manifest(out) or {}
-    graders = {g["rater"]: g for g in previous.get("graders", [])}
+    previous = read_manifest(out) or Manifest()
+    graders = previous.grader_entries()
     for rater in dict.fromkeys(g.grader for g in grades):
         graders[rater] = {
             "name": IMPORTED_GRADER,
@@ -109,20 +110,20 @@ def write_batch(
         }
     write_manifest(
         out,
-        {
+        Manifest(
             **(extra_manifest or {}),
-            "run": run_name,
-            "kind": "import",
-            "format": batch.format,
-            "source": source,
-            "fingerprint": fingerprint,
-            "imported_from": batch.details,
-            "imported_raters": batch.raters,
-            "label_map": mapping,
-            "graders": list(graders.values()),
-            "primary_grader": previous.get("primary_grader"),
-            "configurations": _configurations(pairs),
-        },
+            run=run_name,
+            kind="import",
+            format=batch.format,
+            source=source,
+            fingerprint=fingerprint,
+            imported_from=batch.details,
+            imported_raters=batch.raters,
+            label_map=mapping,
+            graders=list(graders.values()),
+            primary_grader=previous.primary_grader,
+            configurations=_configurations(pairs),
+        ),
     )
     raters: dict[str, Counter[str]] = {}
     for grade in grades:
@@ -245,8 +246,8 @@ def _refuse_other_source(
     previous = read_manifest(out)
     if previous is None:
         return
-    same_data = previous.get("fingerprint") == fingerprint
-    if same_data and (previous.get("label_map") or {}) == label_map:
+    same_data = previous.fingerprint == fingerprint
+    if same_data and previous.label_map == label_map:
         return
     if not force:
         raise RunStoreError(

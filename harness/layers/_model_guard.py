@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from harness._errors import ConfigError
+from harness._paths import resolve_relative
 from harness._templates import check_template, render_template
 from harness.config import FileRef, GenerationParams, GuardSpec
 from harness.layers._guards import (
@@ -103,8 +104,7 @@ class ModelGuard:
             return LLAMA_GUARD_TEMPLATE
         if isinstance(template, str):
             return template
-        path = Path(template.file)
-        return path if path.is_absolute() else base_dir / path
+        return resolve_relative(template.file, base_dir)
 
     @classmethod
     def describe(cls, spec: GuardSpec) -> str:
@@ -181,8 +181,7 @@ def _load_template(options: ModelGuardOptions, base_dir: Path, file: str | None,
     if template is None:
         return LLAMA_GUARD_TEMPLATE
     if isinstance(template, FileRef):
-        path = Path(template.file)
-        path = path if path.is_absolute() else base_dir / path
+        path = resolve_relative(template.file, base_dir)
         try:
             template_text = path.read_text(encoding="utf-8")
         except OSError as exc:

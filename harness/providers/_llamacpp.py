@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from harness._errors import ConfigError
+from harness._paths import resolve_relative
 from harness.config import ModelSpec
 from harness.providers._llama_tools import render_base_prompt
 from harness.providers._registry import ProviderOptions, provider
@@ -346,13 +347,11 @@ def _weights_file(path: str | None, base_dir: Path) -> Path | None:
             return default_gguf_path()
         except Exception:
             return None
-    file = Path(path).expanduser()
-    return file if file.is_absolute() else base_dir / file
+    return resolve_relative(path, base_dir)
 
 
 def _model_path(spec: ModelSpec, base_dir: Path) -> Path:
     given = llamacpp_options(spec).path
     if given is None:
         return default_gguf_path()
-    path = Path(given).expanduser()
-    return check_gguf(path if path.is_absolute() else base_dir / path)
+    return check_gguf(resolve_relative(given, base_dir))

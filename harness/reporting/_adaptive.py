@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.reporting._cells import price_cost
 from harness.store import RunStore
 
 __all__ = ["ADAPTIVE_COLUMNS", "adaptive_table"]
@@ -128,4 +129,4 @@ def _priced(
         return math.nan
     prompt = 0 if prompt is None or pd.isna(prompt) else prompt
     completion = 0 if completion is None or pd.isna(completion) else completion
-    return (float(prompt) * price["input"] + float(completion) * price["output"]) / 1e6
+    return price_cost(price, float(prompt), float(completion))

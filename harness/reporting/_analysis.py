@@ -35,7 +35,7 @@ from harness.reporting._outcomes import (
 from harness.reporting._reach import reach_warnings
 from harness.reporting._validity import card_corrected_rates, grader_validity
 from harness.stats import cohen_kappa
-from harness.store import LOG_NAME, RunStore, read_manifest
+from harness.store import LOG_NAME, Manifest, RunStore, read_manifest
 
 __all__ = ["RunReport", "analyse_run"]
 
@@ -43,7 +43,7 @@ __all__ = ["RunReport", "analyse_run"]
 @dataclass
 class RunReport:
     run_dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     grader: str
     reference: str | None
     cells: pd.DataFrame
@@ -78,13 +78,13 @@ class RunReport:
 
     @property
     def run_name(self) -> str:
-        return str(self.manifest.get("run") or self.run_dir.name)
+        return str(self.manifest.run or self.run_dir.name)
 
     @property
     def commands(self) -> list[str]:
         """The commands that made the run and its stored grades, then this report's."""
-        config = self.manifest.get("config_file")
-        commands = [str(c) for c in self.manifest.get("commands", [])]
+        config = self.manifest.config_file
+        commands = [str(c) for c in self.manifest.commands]
         if config:
             commands = [f"harness run {config}", *commands]
         return list(dict.fromkeys([*commands, f"harness report {self.run_dir} --format html"]))
@@ -117,7 +117,7 @@ def analyse_run(
         attempts = read_attempts(store, manifest)
         reach = reach_warnings(store, manifest)
         spend = store.spending_by_cell()
-        adaptive = adaptive_table(store, (manifest.get("config") or {}).get("prices") or {})
+        adaptive = adaptive_table(store, manifest.prices)
     labels = attempts.labels
     if attempts.frame.empty:
         raise RunStoreError(
@@ -128,7 +128,7 @@ def analyse_run(
         )
     if not attempts.graders:
         answered = bool((attempts.frame["status"] == "OK").any())
-        primary = grader or manifest.get("primary_grader")
+        primary = grader or manifest.primary_grader
         if answered or not primary:
             raise RunStoreError(
                 "this run has no grades yet",
@@ -139,10 +139,10 @@ def analyse_run(
         # and the blocks and errors are still the run's result
         labels = pd.DataFrame({str(primary): pd.Series(pd.NA, index=attempts.frame.index)})
         attempts = RunAttempts(attempts.frame, labels)
-    chosen = grader or str(manifest.get("primary_grader") or attempts.graders[0])
+    chosen = grader or str(manifest.primary_grader or attempts.graders[0])
     frame = attempt_outcomes(attempts, chosen, where=run_dir)
     # per configuration: system prompt, safety layer, tools and provider-side layers
-    descriptors = {c["name"]: c for c in manifest.get("configurations") or [] if "name" in c}
+    descriptors = {c["name"]: c for c in manifest.configurations if "name" in c}
     # a deployment declared without tools cannot act: no action rate, not a rate of 0 (a
     # manifest that does not say, as older ones, leaves the stored outcome as it is)
     no_tools = [name for name, d in descriptors.items() if "tools" in d and not d["tools"]]
@@ -162,7 +162,7 @@ def analyse_run(
     if reference == CONSENSUS:  # the annotators' labels, settled: one reference column
         kept = labels.drop(columns=[c for c in labels.columns if c in people])
         truth = kept.assign(**{CONSENSUS: human_consensus(labels, people)})
-    prices = (manifest.get("config") or {}).get("prices") or {}
+    prices = manifest.prices
     cells = cell_table(
         frame,
         labels,
@@ -184,7 +184,7 @@ def analyse_run(
         comparisons=comparisons(
             frame,
             descriptors,
-            declared=(manifest.get("config") or {}).get("comparisons") or [],
+            declared=manifest.declared_comparisons,
             n_boot=n_boot,
             seed=seed,
             cells=cells,
@@ -233,12 +233,12 @@ def _unreadable_graders(frame: pd.DataFrame, labels: pd.DataFrame) -> list[str]:
 
 
 def _human_reference(
-    manifest: dict[str, Any], labels: pd.DataFrame, people: Mapping[str, str]
+    manifest: Manifest, labels: pd.DataFrame, people: Mapping[str, str]
 ) -> str | None:
     """Human labels, where the run has them, are the reference for judge-error correction:
     a `human` grader's imported labels, else the consensus of the labels given on the
     `harness annotate` page (with any adjudication)."""
-    for entry in manifest.get("graders", []):
+    for entry in manifest.graders:
         if entry.get("name") == "human" and entry.get("rater") in labels.columns:
             return str(entry["rater"])
     if any(rater in labels.columns for rater in people):

@@ -23,6 +23,7 @@ __all__ = [
     "SMALL_N",
     "UNREADABLE_SHARE",
     "cell_table",
+    "price_cost",
     "rate_with_interval",
     "success_codes",
 ]
@@ -174,7 +175,10 @@ def _costs(row: dict[str, Any], context: _Context) -> dict[str, Any]:
     return found
 
 
-def price_cost(price: Mapping[str, float], prompt_tokens: int, completion_tokens: int) -> float:
+def price_cost(
+    price: Mapping[str, float], prompt_tokens: float, completion_tokens: float
+) -> float:
+    """A manifest's price entry applied by the one cost formula, `PriceSpec.cost`."""
     return PriceSpec.model_validate(price).cost(prompt_tokens, completion_tokens)
 
 

@@ -47,7 +47,7 @@ def manifest_differences(reports: Sequence[RunReport]) -> list[str]:
     labels = run_labels(reports)
     for key in MANIFEST_FIELDS:
         values = {
-            label: json.dumps(r.manifest.get(key), sort_keys=True, default=str)
+            label: json.dumps(r.manifest.stored().get(key), sort_keys=True, default=str)
             for label, r in zip(labels, reports, strict=True)
         }
         if len(set(values.values())) > 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pandas as pd
 
 from harness._errors import RunStoreError
 from harness.grading import SUCCESS_BROAD, SUCCESS_STRICT, Label
-from harness.store import CELL_BLOCK, REPORT_COLUMNS, RunStore, Status
+from harness.store import CELL_BLOCK, REPORT_COLUMNS, Manifest, RunStore, Status
 from harness.tools import executed_targets, parse_call_log, parse_targets
 
 __all__ = [
@@ -57,7 +57,7 @@ class RunAttempts:
         return [str(c) for c in self.labels.columns]
 
 
-def read_attempts(store: RunStore, manifest: Mapping[str, Any]) -> RunAttempts:
+def read_attempts(store: RunStore, manifest: Manifest) -> RunAttempts:
     """What a report needs of each attempt, read in one snapshot of the store, in plan order.
 
     At a million attempts this is most of a report's time. The attempts come from a covering
@@ -117,7 +117,7 @@ def labels_by_grader(grades: Any, rows: Any, n: int) -> dict[str, pd.Series[Any]
 _ROW_COLUMNS = ["rowid", *(c for c in REPORT_COLUMNS if c not in CELL_BLOCK and c != "attempt_id")]
 
 
-def _plan_order(blocks: Any, manifest: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+def _plan_order(blocks: Any, manifest: Manifest) -> list[tuple[int, int, int]]:
     """(first row, rows, block) of each block of the cell-ordered read, in plan order:
     configurations and attacks as the config declares them (others after, by name), then
     suite; within a block the rows are already by item and sample.
@@ -127,8 +127,8 @@ def _plan_order(blocks: Any, manifest: Mapping[str, Any]) -> list[tuple[int, int
     depend on it.
     """
     declared = {
-        "configuration": [c["name"] for c in manifest.get("configurations") or [] if "name" in c],
-        "attack": [str(a) for a in manifest.get("attacks") or []],
+        "configuration": [c["name"] for c in manifest.configurations if "name" in c],
+        "attack": [str(a) for a in manifest.attacks],
     }
     sizes = blocks.column("n").to_pylist()
     starts = np.cumsum([0, *sizes[:-1]]).tolist()

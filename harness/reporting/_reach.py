@@ -15,13 +15,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.store import RunStore
+from harness.store import Manifest, RunStore
 
 __all__ = ["reach_warnings"]
 
 
-def reach_warnings(store: RunStore, manifest: Mapping[str, Any]) -> list[str]:
-    configurations = [c for c in manifest.get("configurations") or [] if "name" in c]
+def reach_warnings(store: RunStore, manifest: Manifest) -> list[str]:
+    configurations = [c for c in manifest.configurations if "name" in c]
     return [*_no_tool_calls(store, configurations), *_system_prompt_unseen(store, configurations)]
 
 

@@ -591,7 +591,7 @@ def render_html(report: RunReport, out_dir: Path, commands: Sequence[str]) -> Pa
         title=f"{report.run_name}: grader {report.grader}",
         sections=sections,
         figures=[f for f in figures if f.suffix == ".svg"],
-        manifest=report.manifest,
+        manifest=report.manifest.stored(),
         commands=commands,
         warnings=report.warnings,
         captions=_captions(report),

@@ -3,9 +3,6 @@ has no human labels of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pandas as pd
 from pydantic import ValidationError
 
@@ -13,15 +10,16 @@ from harness.grading import UNVALIDATED, ValidityCard, card_for, describe_validi
 from harness.reporting._cells import success_codes
 from harness.reporting._outcomes import KEYS
 from harness.stats import corrected_rate_from_validity
+from harness.store import Manifest
 
 __all__ = ["CARD_SOURCE", "card_corrected_rates", "grader_validity"]
 
 CARD_SOURCE = "validity card (measured on its data set, not on this run)"
 
 
-def grader_validity(manifest: Mapping[str, Any], rater: str) -> tuple[ValidityCard | None, str]:
+def grader_validity(manifest: Manifest, rater: str) -> tuple[ValidityCard | None, str]:
     """The card of the grader that produced `rater`'s labels, and one line saying what it is."""
-    spec = next((g for g in manifest.get("graders") or [] if g.get("rater") == rater), None)
+    spec = next((g for g in manifest.graders if g.get("rater") == rater), None)
     if spec is None:
         return None, f"{UNVALIDATED} (the manifest does not describe '{rater}')"
     cls = grader_class(str(spec.get("name")))

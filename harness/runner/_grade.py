@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
-from harness.config import BudgetSpec, GraderSpec, ModelSpec, PriceSpec
+from harness.config import BudgetSpec, GraderSpec, ModelSpec, PriceSpec, read_api_key
 from harness.grading import GraderContext
 from harness.runner._budget import Budget, BudgetExhausted, budget_from_store
 from harness.runner._channels import Channel, build_channels
@@ -19,6 +18,7 @@ from harness.runner._session import judge_through, prepare_graders
 from harness.store import (
     MANIFEST_NAME,
     GradeRecord,
+    Manifest,
     RunStore,
     Status,
     read_manifest,
@@ -44,15 +44,15 @@ async def grade_run(
     stored and counted with everything the run already spent, and grading stops (raising
     BudgetExhausted, with what was graded stored) when a limit is reached.
     """
-    manifest = read_manifest(run_dir) or {}
-    base_dir = Path(manifest.get("base_dir", Path.cwd()))
+    manifest = read_manifest(run_dir) or Manifest()
+    base_dir = Path(manifest.base_dir or Path.cwd())
     channels, secrets = _judge_channels(run_dir, manifest, specs, base_dir, models or {})
     stop = asyncio.Event()
-    config = manifest.get("config") or {}
+    config = manifest.config or {}
     budget_spec = BudgetSpec.model_validate(config["budget"]) if config.get("budget") else None
     prices = {
         name: PriceSpec.model_validate(price)
-        for name, price in (config.get("prices") or {}).items()
+        for name, price in manifest.prices.items()
     }
     try:
         context = GraderContext(base_dir, judge=judge_through(channels))
@@ -74,13 +74,13 @@ async def grade_run(
 
 def _judge_channels(
     run_dir: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     specs: Sequence[GraderSpec],
     base_dir: Path,
     extra: Mapping[str, ModelSpec],
 ) -> tuple[dict[str, Channel], list[str]]:
     declared = {
-        **((manifest.get("config") or {}).get("models") or {}),
+        **((manifest.config or {}).get("models") or {}),
         **{name: spec.model_dump(mode="json") for name, spec in extra.items()},
     }
     wanted = {str(s.options["model"]) for s in specs if "model" in s.options}
@@ -97,14 +97,8 @@ def _judge_channels(
     secrets = {}
     for name, model in models.items():
         env = model.api_key_env
-        if env and not os.environ.get(env):
-            raise ConfigError(
-                f"environment variable {env} is not set",
-                field=f"models.{name}.api_key_env",
-                fix=f"export {env}=<your key> before grading",
-            )
         if env:
-            secrets[env] = os.environ[env]
+            secrets[env] = read_api_key(env, field=f"models.{name}.api_key_env", when="grading")
     return build_channels(models, secrets, base_dir), list(secrets.values())
 
 
@@ -144,18 +138,18 @@ def _write(
 
 def _record_graders(
     run_dir: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     specs: Sequence[GraderSpec],
     graders: Sequence[NamedGrader],
 ) -> None:
-    fingerprints = dict(manifest.get("grader_fingerprints") or {})
-    manifest["grader_fingerprints"] = fingerprints | {g.rater: g.fingerprint for g in graders}
-    known = {g["rater"]: g for g in manifest.get("graders", [])}
+    fingerprints = manifest.grader_fingerprints
+    manifest.grader_fingerprints = fingerprints | {g.rater: g.fingerprint for g in graders}
+    known = manifest.grader_entries()
     for spec in specs:
         known[spec.rater] = spec.model_dump(mode="json") | {"rater": spec.rater}
     entries = list(known.values())
-    manifest["graders"] = entries
-    if not manifest.get("primary_grader"):
+    manifest.graders = entries
+    if not manifest.primary_grader:
         primary = next((g for g in entries if g.get("primary")), entries[0] if entries else None)
-        manifest["primary_grader"] = primary["rater"] if primary else None
+        manifest.primary_grader = primary["rater"] if primary else None
     write_manifest(run_dir, manifest)

@@ -9,13 +9,14 @@ from pydantic import ValidationError
 
 from harness._errors import UserError
 from harness.config import GraderSpec
+from harness.core import Manifest
 
 __all__ = ["regrade_specs"]
 
 
 def regrade_specs(
     run_dir: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     names: list[str],
     options: dict[str, dict[str, Any]],
 ) -> list[GraderSpec]:
@@ -25,7 +26,7 @@ def regrade_specs(
     `ID=NAME` (grade as rater ID); none means every grader of the run except imported raters.
     `options` (by rater id) override the stored options key by key.
     """
-    known = {g["rater"]: g for g in manifest.get("graders", [])}
+    known = manifest.grader_entries()
     if not names:
         # imported raters' verdicts were stored by `harness import` and never change
         names = [r for r, g in known.items() if g.get("name") != "imported"]

@@ -7,8 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.store._manifest import LOG_NAME
-from harness.store._scrub import Scrubber
+from harness.store import LOG_NAME, Scrubber
 
 __all__ = ["LOG_NAME", "run_log"]
 

@@ -19,27 +19,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from harness.config import Configuration, FileRef, LoadedConfig
+from harness.core import file_sha256
 from harness.grading import Grader
 from harness.layers import guard_material
 from harness.providers import provider_files
 
-__all__ = ["file_sha256", "grader_fingerprint", "referenced_files", "request_material"]
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, computed once per (path, size, mtime) in a process: a GGUF is
-    hundreds of megabytes and both the plan and the manifest need its digest."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        hasher = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                hasher.update(block)
-        _SHA_CACHE[key] = hasher.hexdigest()
-    return _SHA_CACHE[key]
+__all__ = ["grader_fingerprint", "referenced_files", "request_material"]
 
 
 def _resolve(config: LoadedConfig, name: str) -> Path:
@@ -86,7 +71,7 @@ def request_material(configuration: Configuration, base_dir: Path) -> dict[str, 
         templates.append(decides)
     tools = None
     if deployment.tools is not None:
-        from harness.tools._defaults import DEFAULTS
+        from harness.tools import DEFAULTS
 
         tools = {
             "catalog": [

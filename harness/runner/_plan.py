@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,21 +11,12 @@ from typing import Any
 from harness._errors import ConfigError
 from harness.attacks import NO_ATTACK, AdaptiveAttack, Attack, build_attack
 from harness.config import Configuration, GenerationParams, LoadedConfig
+from harness.core import attempt_key, digest
 from harness.providers import request_identity
 from harness.runner._material import request_material
 from harness.suites import LoadedSuite, SuiteItem, load_suite
 
-__all__ = ["NO_ATTACK", "Plan", "Shard", "WorkItem", "attempt_key", "build_plan", "digest"]
-
-
-def digest(data: Any, length: int = 64) -> str:
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:length]
-
-
-def attempt_key(configuration: str, suite: str, item_id: str, attack: str, sample: int) -> str:
-    """The identity of one cell of the experiment, stable across re-runs of the same config."""
-    return digest([configuration, suite, item_id, attack, sample], 32)
+__all__ = ["NO_ATTACK", "Plan", "Shard", "WorkItem", "build_plan"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from harness.config import (
     required_secrets,
     used_models,
 )
+from harness.core import file_sha256
 from harness.grading import GraderContext, JudgeFn, build_grader
 from harness.layers import CompleteFn, ModerateFn, SafetyLayer, build_safety_layer
 from harness.providers import ChatRequest, Provider, Reply, provider_identity
@@ -26,10 +27,10 @@ from harness.runner._attempt import ConfigurationRuntime
 from harness.runner._budget import budget_from_store, requests_for
 from harness.runner._channels import Channel, ModerationChannel, build_channels
 from harness.runner._log import run_log
-from harness.runner._material import file_sha256, grader_fingerprint, referenced_files
+from harness.runner._material import grader_fingerprint, referenced_files
 from harness.runner._plan import Plan, Shard, build_plan
 from harness.runner._runner import NamedGrader, RunOptions, RunSummary, execute, regrade
-from harness.store import RunStore, read_manifest, write_manifest
+from harness.store import Manifest, RunStore, read_manifest, write_manifest
 from harness.tools import ToolDefinition, custom_tool, validate_tool_names
 
 __all__ = [
@@ -250,13 +251,13 @@ def prepare_graders(
 
 
 def _changed_graders(
-    graders: Sequence[NamedGrader], previous: Mapping[str, Any] | None
+    graders: Sequence[NamedGrader], previous: Manifest | None
 ) -> list[NamedGrader]:
     """Graders whose labels stored earlier may be stale: changed since the last run, or new.
     A store written before fingerprints were kept cannot tell: nothing is re-graded then."""
-    if previous is None or "grader_fingerprints" not in previous:
+    if previous is None or "grader_fingerprints" not in previous.model_fields_set:
         return []
-    before = previous["grader_fingerprints"] or {}
+    before = previous.grader_fingerprints
     return [g for g in graders if before.get(g.rater) != g.fingerprint]
 
 
@@ -276,7 +277,7 @@ def open_run(
     content["grader_fingerprints"] = {g.rater: g.fingerprint for g in graders}
     content["files"] = referenced_files(config)
     previous = read_manifest(run_dir)
-    history: list[str] = []
+    history: list[str | None] = []
     if previous is not None:
         differences = _differences(previous, content)
         if differences and not force:
@@ -286,13 +287,17 @@ def open_run(
                 fix="choose another output directory, or pass --force to re-send the changed "
                 "attempts and re-grade the changed grades",
             )
-        history = list(previous.get("config_history", [previous.get("config_hash")]))
+        history = (
+            list(previous.config_history)
+            if "config_history" in previous.model_fields_set
+            else [previous.config_hash]
+        )
     store = RunStore(run_dir, create=True, secrets=secrets)
     if content["config_hash"] not in history:
         history.append(content["config_hash"])
     content["config_history"] = history
-    content["commands"] = [*(previous or {}).get("commands", []), " ".join(sys.argv)][-20:]
-    write_manifest(run_dir, content)
+    content["commands"] = [*(previous.commands if previous else []), " ".join(sys.argv)][-20:]
+    write_manifest(run_dir, Manifest(**content))
     return store
 
 
@@ -357,25 +362,25 @@ def _identity(spec: ModelSpec, provider: Provider) -> dict[str, Any]:
     return identity
 
 
-def _differences(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+def _differences(previous: Manifest, current: Mapping[str, Any]) -> list[str]:
     found = []
-    if previous.get("config_hash") != current["config_hash"]:
+    if previous.config_hash != current["config_hash"]:
         found.append("config changed")
-    if previous.get("shard") != current["shard"]:
-        found.append(f"shard {previous.get('shard')} is not {current['shard']}")
-    old_suites = previous.get("suites", {})
+    if previous.shard != current["shard"]:
+        found.append(f"shard {previous.shard} is not {current['shard']}")
+    old_suites = previous.suites
     for name, suite in current["suites"].items():
         if name in old_suites and old_suites[name].get("fingerprint") != suite["fingerprint"]:
             found.append(f"suite '{name}' file changed")
     for name, model in current["models"].items():
-        old = previous.get("models", {}).get(name, {})
+        old = previous.models.get(name, {})
         if old.get("file_sha256") and old.get("file_sha256") != model.get("file_sha256"):
             found.append(f"weights of model '{name}' changed ({model.get('path')})")
-    old_files = previous.get("files") or {}
+    old_files = previous.files
     for path, sha in current.get("files", {}).items():
         if path in old_files and old_files[path] != sha:
             found.append(f"file {path} changed")
-    old_graders = previous.get("grader_fingerprints") or {}
+    old_graders = previous.grader_fingerprints
     for rater, fingerprint in current.get("grader_fingerprints", {}).items():
         if rater in old_graders and old_graders[rater] != fingerprint:
             found.append(f"grader '{rater}' changed (its options, template, list or code)")

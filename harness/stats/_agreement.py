@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness._errors import DataError, UserError
-from harness.grading import SUCCESS_BROAD, SUCCESS_STRICT, Label
+from harness.core import SUCCESS_BROAD, SUCCESS_STRICT, Label
 from harness.stats._choices import Level
 
 __all__ = [

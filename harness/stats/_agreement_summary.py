@@ -15,7 +15,7 @@ from typing import Any, overload
 import pandas as pd
 
 from harness._errors import DataError, UserError
-from harness.grading import Label
+from harness.core import Label
 from harness.stats._agreement import (
     UNDECIDABLE,
     Collapse,

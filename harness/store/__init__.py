@@ -1,15 +1,22 @@
 """The durable run store: SQLite attempts and grades, plus the run's manifest."""
 
-from harness.store._manifest import LOG_NAME, MANIFEST_NAME, now_iso, read_manifest, write_manifest
-from harness.store._merge import merge_runs
-from harness.store._records import (
+# the records are defined on the ground floor (harness.core); re-exported for existing imports
+from harness.core import (
+    LOG_NAME,
+    MANIFEST_NAME,
     ROLES,
     AttackStep,
     AttemptRecord,
     GradeRecord,
+    Manifest,
     RequestRecord,
     Status,
+    now_iso,
+    read_manifest,
+    write_manifest,
 )
+from harness.store._merge import merge_runs
+from harness.store._scrub import Scrubber
 from harness.store._store import (
     ATTEMPT_COLUMNS,
     CELL_BLOCK,
@@ -34,8 +41,10 @@ __all__ = [
     "AttackStep",
     "AttemptRecord",
     "GradeRecord",
+    "Manifest",
     "RequestRecord",
     "RunStore",
+    "Scrubber",
     "Snapshot",
     "Status",
     "merge_runs",

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from harness._errors import RunStoreError
-from harness.store._manifest import read_manifest, write_manifest
+from harness.core import Manifest, read_manifest, write_manifest
 from harness.store._store import (
     ATTEMPT_COLUMNS,
     DB_NAME,
@@ -43,7 +42,7 @@ def merge_runs(sources: Sequence[Path], out: Path) -> MergeSummary:
     return counts
 
 
-def _manifest(source: Path) -> dict[str, Any]:
+def _manifest(source: Path) -> Manifest:
     if not (source / DB_NAME).is_file():
         raise RunStoreError(
             "no run store here",
@@ -60,17 +59,17 @@ def _manifest(source: Path) -> dict[str, Any]:
     return manifest
 
 
-def _refuse_inconsistent(sources: Sequence[Path], manifests: Sequence[dict[str, Any]]) -> None:
+def _refuse_inconsistent(sources: Sequence[Path], manifests: Sequence[Manifest]) -> None:
     first = manifests[0]
     for source, manifest in zip(sources[1:], manifests[1:], strict=True):
         for key in ("config_hash", "suites", "harness_version"):
-            if manifest.get(key) != first.get(key):
+            if getattr(manifest, key) != getattr(first, key):
                 raise RunStoreError(
                     f"{key} differs from {sources[0]}'s: these are not shards of one experiment",
                     file=source,
                     fix="merge only the shards of one config (same --shard N)",
                 )
-    shards = [m.get("shard") for m in manifests]
+    shards = [m.shard for m in manifests]
     if len(set(shards)) != len(shards):
         raise RunStoreError(
             f"the same shard is given twice: {shards}", file=sources[-1], fix="pass each shard once"
@@ -106,13 +105,14 @@ def _copy(db: sqlite3.Connection, source: Path, counts: MergeSummary) -> None:
 
 
 def _merged_manifest(
-    manifests: Sequence[dict[str, Any]], sources: Sequence[Path], counts: MergeSummary
-) -> dict[str, Any]:
-    merged = {k: v for k, v in manifests[0].items() if k not in ("created_at", "updated_at")}
+    manifests: Sequence[Manifest], sources: Sequence[Path], counts: MergeSummary
+) -> Manifest:
+    stored = manifests[0].stored()
+    merged = {k: v for k, v in stored.items() if k not in ("created_at", "updated_at")}
     merged["shard"] = None
     merged["merged_from"] = [
-        {"run": str(s), "shard": m.get("shard")} for s, m in zip(sources, manifests, strict=True)
+        {"run": str(s), "shard": m.shard} for s, m in zip(sources, manifests, strict=True)
     ]
-    merged["plan_size"] = sum(int(m.get("plan_size") or 0) for m in manifests)
+    merged["plan_size"] = sum(int(m.plan_size or 0) for m in manifests)
     merged["merged_counts"] = counts
-    return merged
+    return Manifest.from_stored(merged)

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import replace
 
-from harness.store._records import AttemptRecord, GradeRecord
+from harness.core import AttemptRecord, GradeRecord
 
 __all__ = ["MASK", "Scrubber"]
 

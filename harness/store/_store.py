@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness._errors import RunStoreError
-from harness.grading._types import Label
-from harness.store._records import (
+from harness.core import (
     ROLES,
     AttackStep,
     AttemptRecord,
     GradeRecord,
+    Label,
     RequestRecord,
     Status,
 )

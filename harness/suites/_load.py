@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Iterable, Iterator
@@ -12,6 +11,7 @@ from typing import Any
 
 from harness._errors import DataError
 from harness.config import LoadedConfig, SuiteSpec
+from harness.core import file_sha256
 from harness.suites._local import ParseError, read_local
 from harness.tools import parse_targets
 
@@ -130,7 +130,7 @@ def _read(
             field=field_name,
             fix=f"check that the file is valid {builder}",
         ) from None
-    return table, hashlib.sha256(path.read_bytes()).hexdigest()
+    return table, file_sha256(path)
 
 
 def _read_hub(

@@ -13,6 +13,7 @@ from harness.tools._catalog import (
     validate_tool_names,
     validate_tool_spec,
 )
+from harness.tools._defaults import DEFAULTS
 from harness.tools._sandbox import ToolEnvironment
 from harness.tools._targets import TargetAction, executed_targets, parse_targets
 from harness.tools._types import ToolCallRecord, ToolDefinition, ToolSpec, parse_call_log
@@ -20,6 +21,7 @@ from harness.tools._world import FIXTURE_KEYS
 
 __all__ = [
     "CATALOG",
+    "DEFAULTS",
     "FIXTURE_KEYS",
     "TargetAction",
     "ToolCallRecord",

@@ -6,14 +6,13 @@ point is to measure what a model does when it believes the action is real.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from harness._errors import ConfigError
+from harness._errors import ConfigError, did_you_mean
 from harness.tools import _sim_database as db
 from harness.tools import _sim_files as fs
 from harness.tools import _sim_office as office
@@ -277,8 +276,7 @@ def validate_tool_names(names: Sequence[str], *, file: str | Path | None, where:
 
 def known_tools_fix(name: object, known: Sequence[str] | None = None) -> str:
     known = list(known) if known is not None else tool_names()
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(name, known)
     return f"{hint}known tools: {', '.join(known)}"
 
 
@@ -301,8 +299,7 @@ def validate_tool_spec(raw: Mapping[str, Any], *, file: str | Path | None, where
         )
     for key in raw:
         if key not in _SPEC_KEYS:
-            close = difflib.get_close_matches(str(key), _SPEC_KEYS, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = did_you_mean(key, _SPEC_KEYS)
             raise ConfigError(
                 f"unknown key '{key}'",
                 file=file,

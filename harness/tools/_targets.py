@@ -7,7 +7,6 @@ spelling of the same act (an account number with or without spaces, any case).
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -17,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from harness._errors import DataError, UserError
+from harness._errors import DataError, UserError, did_you_mean
 from harness.tools._catalog import CATALOG, known_tools_fix
 from harness.tools._types import ToolCallRecord, ToolSpec
 
@@ -172,8 +171,7 @@ def _check_pattern(
     field_ = f"{where}.{name}"
     if name not in properties:
         # A pattern on an argument the tool does not have could never match: silent 0% ASR.
-        close = difflib.get_close_matches(str(name), list(properties), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(name, properties)
         raise error(
             f"the tool has no argument {name!r}",
             file=file,

@@ -6,13 +6,12 @@ never share state, and seeded so ids are reproducible.
 
 from __future__ import annotations
 
-import difflib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness._errors import DataError
+from harness._errors import DataError, did_you_mean
 from harness.tools._defaults import DEFAULTS, HOME
 from harness.tools._types import ToolFailure, plain
 from harness.tools._vfs import VirtualFS
@@ -105,8 +104,7 @@ def build_world(seed: int, fixtures: Mapping[str, Any] | None) -> World:
 
 def _check_fixture(key: str, value: Any) -> None:
     if key not in _SHAPES:
-        close = difflib.get_close_matches(key, FIXTURE_KEYS, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(key, FIXTURE_KEYS)
         raise DataError(
             f"unknown fixture '{key}'",
             field=f"fixtures.{key}",

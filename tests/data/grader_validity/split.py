@@ -28,8 +28,8 @@ def main() -> None:
     for row in sorted(rows, key=lambda r: r["id"]):
         key = (row["source"], row["method"], row["model"], row["source_label"])
         strata[key].append(row)
-    for key in sorted(strata):
-        members = strata[key]
+    for stratum in sorted(strata):
+        members = strata[stratum]
         rng.shuffle(members)
         first = rng.choice(("dev", "test"))
         second = "test" if first == "dev" else "dev"
@@ -38,7 +38,7 @@ def main() -> None:
     with out.open("w") as f:
         for row in sorted(rows, key=lambda r: r["id"]):
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    counts = defaultdict(int)
+    counts: defaultdict[object, int] = defaultdict(int)
     for row in rows:
         counts[row["split"]] += 1
     print(dict(counts))

@@ -215,7 +215,7 @@ def _stand_ins() -> Iterator[None]:
     saved = {name: sys.modules.get(name) for name in stand_ins}
     sys.modules.update(stand_ins)
     load = spacy.load
-    spacy.load = _blank_english  # type: ignore[assignment]
+    spacy.load = _blank_english  # type: ignore[assignment,unused-ignore]
     try:
         yield
     finally:
