@@ -62,7 +62,7 @@ class RunStoreError(UserError):
 
 
 def did_you_mean(name: object, choices: Iterable[str]) -> str:
-    """"did you mean 'x'? " for the closest of `choices` (difflib's ratio of at least 0.6), or
+    """ "did you mean 'x'? " for the closest of `choices` (difflib's ratio of at least 0.6), or
     "": the start of an unknown name's message."""
     close = difflib.get_close_matches(str(name), list(choices), n=1)
     return f"did you mean '{close[0]}'? " if close else ""

@@ -114,8 +114,10 @@ def test_inspect_eval_and_json_logs_give_the_same_attempts(tmp_path: Path) -> No
     zipped = run_import(DATA / "inspect" / "refusals.eval", tmp_path / "a", label_map=label_map)
     plain = run_import(DATA / "inspect" / "refusals.json", tmp_path / "b", label_map=label_map)
     assert zipped.attempts == plain.attempts == 10  # 5 samples x 2 epochs
-    assert zipped.tally == plain.tally == (
-        "10 samples read; skipped 0; 2 sample errors imported as ERROR"
+    assert (
+        zipped.tally
+        == plain.tally
+        == ("10 samples read; skipped 0; 2 sample errors imported as ERROR")
     )
     assert zipped.statuses == plain.statuses == {"OK": 8, "ERROR": 2}
     a, b = table(tmp_path / "a"), table(tmp_path / "b")
@@ -310,8 +312,7 @@ def test_promptfoo_export(tmp_path: Path) -> None:
     summary = run_import(DATA / "promptfoo" / "refusals.json", tmp_path / "run")
     # promptfoo marks the errored result failed (a success, read red-team): not taken
     assert summary.tally == (
-        "8 results read; skipped 0; "
-        "1 provider errors imported as ERROR (their pass/fail not taken)"
+        "8 results read; skipped 0; 1 provider errors imported as ERROR (their pass/fail not taken)"
     )
     assert summary.statuses == {"OK": 7, "ERROR": 1}
     frame = table(tmp_path / "run")

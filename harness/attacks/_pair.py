@@ -181,9 +181,7 @@ class Pair(AdaptiveBase):
             step: dict[str, Any] = {"iteration": iteration}
             step["attacker_input"] = stream.conversation[-1]["content"]
             stream.steps.append(step)
-        proposals = await all_or_abort(
-            [self._propose(s, iteration, calls, counts) for s in live]
-        )
+        proposals = await all_or_abort([self._propose(s, iteration, calls, counts) for s in live])
         proposing = []
         for stream, proposal in zip(live, proposals, strict=True):
             if proposal is None:

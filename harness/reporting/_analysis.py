@@ -148,8 +148,10 @@ def analyse_run(
     no_tools = [name for name, d in descriptors.items() if "tools" in d and not d["tools"]]
     frame["action"] = frame["action"].mask(frame["configuration"].isin(no_tools))
     people = annotation_raters(run_dir)
-    if reference is not None and reference not in labels.columns and not (
-        reference == CONSENSUS and people
+    if (
+        reference is not None
+        and reference not in labels.columns
+        and not (reference == CONSENSUS and people)
     ):
         raise RunStoreError(
             f"reference grader '{reference}' has no grades in this run "
@@ -266,7 +268,7 @@ def _outcome_counts(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _attack(attack: Any, several: bool) -> str:
-    """" (attack X)" where a run has several attacks; nothing where it has one (a bare
+    """ " (attack X)" where a run has several attacks; nothing where it has one (a bare
     "(none)" beside a comparison reads like "no difference")."""
     if not several:
         return ""

@@ -175,9 +175,7 @@ def _costs(row: dict[str, Any], context: _Context) -> dict[str, Any]:
     return found
 
 
-def price_cost(
-    price: Mapping[str, float], prompt_tokens: float, completion_tokens: float
-) -> float:
+def price_cost(price: Mapping[str, float], prompt_tokens: float, completion_tokens: float) -> float:
     """A manifest's price entry applied by the one cost formula, `PriceSpec.cost`."""
     return PriceSpec.model_validate(price).cost(prompt_tokens, completion_tokens)
 

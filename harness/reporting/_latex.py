@@ -131,10 +131,7 @@ def _matrix(report: RunReport, attack: str, several: bool) -> str:
     models = list(dict.fromkeys(cells["model"]))
     deployments = list(dict.fromkeys(cells["deployment"]))
     by = {(r["model"], r["deployment"]): r for r in records(cells)}
-    rows = [
-        [latex_escape(m), *(_matrix_cell(by.get((m, d))) for d in deployments)]
-        for m in models
-    ]
+    rows = [[latex_escape(m), *(_matrix_cell(by.get((m, d))) for d in deployments)] for m in models]
     # "model \ deployment" in the corner; deployments may be long: a word per line
     which = f", attack {latex_escape(attack_name(attack))}" if several else ""
     caption = (

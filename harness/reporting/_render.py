@@ -114,9 +114,11 @@ def shown_cells(cells: pd.DataFrame) -> pd.DataFrame:
         shown["attack"] = [attack_name(a) for a in shown["attack"]]
     for name in RATES:
         shown[name] = _rates(cells, name)
-    shown["dp_share"] = _rates(cells, "dp_share") if "dp_share_lo" in cells else [
-        percent(v) for v in cells["dp_share"]
-    ]
+    shown["dp_share"] = (
+        _rates(cells, "dp_share")
+        if "dp_share_lo" in cells
+        else [percent(v) for v in cells["dp_share"]]
+    )
     for column in ("cost_target", "cost_guard", "cost_judge", "cost"):
         if column in cells:
             shown[column] = [_NA if math.isnan(v) else f"${v:.4f}" for v in cells[column]]

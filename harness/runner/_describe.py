@@ -13,7 +13,6 @@ from harness.runner._plan import Plan
 __all__ = ["PlanCounts", "describe_deployment", "describe_plan", "plan_counts"]
 
 
-
 @dataclass(frozen=True)
 class PlanCounts:
     """The requests a plan implies. Turns: a multi-turn attack sends several per attempt."""

@@ -50,10 +50,7 @@ async def grade_run(
     stop = asyncio.Event()
     config = manifest.config or {}
     budget_spec = BudgetSpec.model_validate(config["budget"]) if config.get("budget") else None
-    prices = {
-        name: PriceSpec.model_validate(price)
-        for name, price in manifest.prices.items()
-    }
+    prices = {name: PriceSpec.model_validate(price) for name, price in manifest.prices.items()}
     try:
         context = GraderContext(base_dir, judge=judge_through(channels))
         graders = prepare_graders(specs, context)

@@ -86,9 +86,7 @@ async def run_experiment(
                         store, graders, stop, budget, changed={g.rater for g in changed}
                     )
                     if summary.regraded:
-                        log.info(
-                            "re-graded %d grades of changed graders", summary.regraded.total()
-                        )
+                        log.info("re-graded %d grades of changed graders", summary.regraded.total())
                 if not summary.interrupted or budget.exhausted:
                     store.build_read_indexes()  # once, in bulk: the report that follows reads them
                 summary.budget_exhausted = budget.exhausted
@@ -212,9 +210,7 @@ def deployment_parts(
     return parts
 
 
-def check_config(
-    config: LoadedConfig, shard: Shard | None = None, *, secrets: bool = True
-) -> Plan:
+def check_config(config: LoadedConfig, shard: Shard | None = None, *, secrets: bool = True) -> Plan:
     """Every check of a config that needs no network: what `harness validate` runs, and what
     `harness run` runs (through the same functions) before it sends anything. `secrets=False`
     (validate) leaves unset key variables to the caller, to list them all as warnings."""

@@ -390,9 +390,7 @@ def binary_vs_reference(pred: pd.Series[Any], ref: pd.Series[Any]) -> ReferenceR
     )
 
 
-def _binary_rates(
-    pred: pd.Series[Any], ref: pd.Series[Any]
-) -> tuple[float, float, float, float]:
+def _binary_rates(pred: pd.Series[Any], ref: pd.Series[Any]) -> tuple[float, float, float, float]:
     """False positive and negative rates, precision and recall; NaN unless labels are binary."""
     decided = (pred.map(label_key) != UNDECIDABLE) & (ref.map(label_key) != UNDECIDABLE)
     p = pred[decided].map(lambda v: label_key(v).lower())

@@ -246,9 +246,7 @@ class RunStore:
             self._db.executemany(_UPSERT_ATTEMPT, attempt_rows)
             self._db.executemany(_UPSERT_GRADE, [_grade_row(scrub.grade(g)) for g in grades])
 
-    def write_step(
-        self, step: AttackStep, requests: Sequence[RequestRecord] = ()
-    ) -> None:
+    def write_step(self, step: AttackStep, requests: Sequence[RequestRecord] = ()) -> None:
         """One step of an adaptive attack's search, with the requests sent meanwhile, in one
         transaction: a step stored is never sent again, and what it cost is never forgotten."""
         with self._transaction():

@@ -141,7 +141,7 @@ def _flag_rules(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise ConfigError(
                 f"tool arguments are not JSON: {arguments!r}",
                 field="--tool-call",
-                fix="write --tool-call 'REGEX=NAME:{\"key\": \"value\"}'",
+                fix='write --tool-call \'REGEX=NAME:{"key": "value"}\'',
             ) from None
         rule = rules.setdefault(pattern, {"match": pattern})
         rule.setdefault("tool_calls", []).append({"name": name, "arguments": parsed})

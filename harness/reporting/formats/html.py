@@ -18,4 +18,3 @@ class Html:
     def render(self, report: RunReport, out: Path | None) -> str:
         target = render_html(report, out or report.run_dir / "report", report.commands)
         return f"wrote {target}"
-
