@@ -6,9 +6,9 @@ is light, so the report can find the human raters without loading a web server.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from harness._lazy import lazy_exports
 from harness.annotate._consensus import CONSENSUS, human_consensus
 from harness.annotate._sample import ALL, STRATA, annotator_order, choose_sample, draw, sample_name
 from harness.annotate._store import (
@@ -46,12 +46,6 @@ __all__ = [
     "serve",
 ]
 
-_SERVER = ("Settings", "check_annotator", "protocol_html", "serve")
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _SERVER:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}._server"), name)
-    globals()[name] = value  # once: later lookups do not come here
-    return value
+# the page's server needs aiohttp's web stack: loaded when a command serves the page
+_SERVER = dict.fromkeys(("Settings", "check_annotator", "protocol_html", "serve"), "_server")
+__getattr__, __dir__ = lazy_exports(__name__, _SERVER, globals(), __all__)
