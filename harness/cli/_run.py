@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,7 +43,6 @@ def run(
     ] = None,
 ) -> None:
     """Run an experiment (resuming whatever a previous run left unfinished)."""
-    _preload_http()
     from harness._report_worker import EndOfRunReport
 
     # the report's libraries load in another process while the run sends (see _report_worker)
@@ -56,22 +53,6 @@ def run(
     finally:
         if end is not None:
             end.cancel()
-
-
-def _preload_http() -> None:
-    """Import the HTTP stack in a thread while this one reads the config.
-
-    aiohttp loads the system's CA certificates twice as it is imported (~60 ms), in C code that
-    releases the GIL: on a second core that overlaps the config's imports instead of delaying
-    the first request. Python's import locks make the two threads' imports safe; a failure
-    here is left for the main thread's own import to report.
-    """
-
-    def load() -> None:
-        with contextlib.suppress(BaseException):  # the main thread's own import reports it
-            import aiohttp  # noqa: F401
-
-    threading.Thread(target=load, name="preload-http", daemon=True).start()
 
 
 def _run(

@@ -11,10 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
+from harness.providers._transport import PooledTransport
 from harness.providers._types import (
     ChatRequest,
     ConnectionFailed,
@@ -37,17 +36,16 @@ _TOOL_KEYS = ("tools", "tool_choice")
 
 
 def make_transport(concurrency: int, base_url: str | None = None) -> httpx.AsyncBaseTransport:
-    """A pooled transport over aiohttp: httpx's default transport stalls at high concurrency.
+    """A pooled transport (see `_transport`): httpx's default one stalls at high concurrency.
 
     `base_url` is the endpoint it serves (None: a vendor's https default). Only https needs
     the CA bundle, whose loading costs ~30 ms: it is loaded once per process. A plain-http
     endpoint's transport gets a context that trusts no certificate, so TLS through it could
     only fail, never go unverified.
     """
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     plain = base_url is not None and base_url.lower().startswith("http://")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain else _verified_context()
-    return AiohttpTransport(limits=limits, verify=context)
+    return PooledTransport(max_connections=concurrency, ssl_context=context)
 
 
 @functools.cache
@@ -58,7 +56,7 @@ def _verified_context() -> ssl.SSLContext:
 class JsonEndpoint:
     """POSTs JSON to one URL straight through an httpx transport.
 
-    The transport is injected (any `httpx.AsyncBaseTransport`: aiohttp's, httpx's own, a mock).
+    The transport is injected (any `httpx.AsyncBaseTransport`: ours, httpx's own, a mock).
     An API client needs none of what `httpx.AsyncClient` adds around it (cookie jar, auth
     flows, redirects, event hooks), and that layer cost more CPU per request than the
     transport itself: on two cores it, not the network, bounded throughput.
@@ -98,7 +96,7 @@ class JsonEndpoint:
                     await response.aread()
                 finally:
                     await response.aclose()
-        except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+        except (httpx.TransportError, OSError) as exc:
             raise _transport_error(exc, self.timeout) from None
         elapsed = time.perf_counter() - started
         _raise_for_status(response)
@@ -189,13 +187,9 @@ def without_tools(body: Mapping[str, Any], request: ChatRequest) -> dict[str, An
 
 
 def _transport_error(exc: BaseException, deadline: float) -> RequestTimeout | ConnectionFailed:
-    # httpx-aiohttp maps every aiohttp connection error (a reset included) to ConnectTimeout,
-    # so the original aiohttp exception decides whether this really was a timeout.
-    cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
-    native_timeout = cause is exc and isinstance(exc, httpx.TimeoutException)
-    if isinstance(cause, TimeoutError) or native_timeout:
-        return RequestTimeout(f"no reply within {deadline:g}s ({type(cause).__name__})")
-    return ConnectionFailed(f"{type(cause).__name__}: {cause}".rstrip(": "))
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+        return RequestTimeout(f"no reply within {deadline:g}s ({type(exc).__name__})")
+    return ConnectionFailed(f"{type(exc).__name__}: {exc}".rstrip(": "))
 
 
 def _raise_for_status(response: httpx.Response) -> None:
