@@ -230,7 +230,7 @@ async def test_json_endpoint_maps_transport_errors() -> None:
         await endpoint.aclose()
     async with raw_server(always(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{", True)) as s:
         endpoint = JsonEndpoint(plain_transport(), s.url, {}, timeout=2.0)
-        with pytest.raises(ConnectionFailed, match="RemoteProtocolError: .* peer closed"):
+        with pytest.raises(ConnectionFailed, match=r"RemoteProtocolError: .* peer closed"):
             await endpoint.post({"q": 1})
         await endpoint.aclose()
     async with raw_server(always(OK)) as s:
