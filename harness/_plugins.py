@@ -15,6 +15,7 @@ A plugin is imported only when its name is asked for (`get`), or when every name
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
@@ -131,9 +132,13 @@ class Registry(Generic[T]):
 
     def _entry_points(self, name: str | None = None) -> list[EntryPoint]:
         allowed = allowed_distributions()
-        found = entry_points(group=self.group)
-        found = found.select(name=name) if name else found
-        chosen = [ep for ep in found if allowed is None or _distribution(ep) in allowed]
+        found = _group_entry_points(self.group)
+        chosen = [
+            ep
+            for ep in found
+            if (name is None or ep.name == name)
+            and (allowed is None or _distribution(ep) in allowed)
+        ]
         # the harness's own first, then by name
         return sorted(chosen, key=self._rank)
 
@@ -152,6 +157,13 @@ class Registry(Generic[T]):
                 fix=f"reinstall or repair the package '{dist}'",
             ) from None
         return loaded
+
+
+@functools.cache
+def _group_entry_points(group: str) -> tuple[EntryPoint, ...]:
+    """The group's entry points, read once per process: each reading opens every installed
+    distribution's metadata (~2 ms per registry lookup with a data-science stack installed)."""
+    return tuple(entry_points(group=group))
 
 
 def _distribution(ep: EntryPoint) -> str | None:
