@@ -15,8 +15,13 @@ import httpx
 import pytest
 import trustme
 
-from harness.providers import ConnectionFailed, JsonEndpoint, RequestTimeout, make_transport
-from harness.providers._transport import PooledTransport
+from harness.providers import (
+    ConnectionFailed,
+    JsonEndpoint,
+    PooledTransport,
+    RequestTimeout,
+    make_transport,
+)
 
 pytestmark = pytest.mark.anyio
 
