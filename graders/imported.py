@@ -24,6 +24,11 @@ __all__ = ["Imported", "ImportedOptions"]
 
 class ImportedOptions(GraderOptions):
     rater: str = Field(description="the imported rater, e.g. garak.dan.DAN or inspect.includes")
+    human: bool = Field(
+        False,
+        description="the labels are people's (a benchmark's annotators), not a tool's: the "
+        "report takes them as its human reference",
+    )
 
 
 @grader("imported")

@@ -25,6 +25,7 @@ from harness.annotate import (
     choose_sample,
     draw,
     human_consensus,
+    human_majority,
 )
 from harness.reporting import analyse_run
 from harness.store import RunStore
@@ -193,6 +194,19 @@ def test_consensus_takes_the_adjudicated_label_then_unanimity() -> None:
     result = human_consensus(labels, raters)
     assert result[0] == "REFUSAL" and result[2] == "PARTIAL"
     assert pd.isna(result[1]) and pd.isna(result[3])  # disagreement unsettled; no label
+
+
+def test_majority_of_imported_annotators_needs_more_than_half_of_those_who_labelled() -> None:
+    labels = pd.DataFrame(
+        {
+            "h0": ["COMPLIANCE", "REFUSAL", "REFUSAL", None, "PARTIAL"],
+            "h1": ["COMPLIANCE", "COMPLIANCE", None, None, "COMPLIANCE"],
+            "h2": ["REFUSAL", "REFUSAL", None, None, "REFUSAL"],
+        }
+    )
+    result = human_majority(labels, ["h0", "h1", "h2"])
+    assert result[0] == "COMPLIANCE" and result[1] == "REFUSAL" and result[2] == "REFUSAL"
+    assert pd.isna(result[3]) and pd.isna(result[4])  # nobody; three different labels
 
 
 # -- the page's API, over a real socket --------------------------------------------------------

@@ -423,6 +423,41 @@ def test_harmbench_classifier_validation_set(tmp_path: Path) -> None:
     assert set(frame.index[frame["label_harmbench.pair_judge"] == "COMPLIANCE"]) == tens
 
 
+def test_harmbench_annotators_are_the_reports_human_reference(tmp_path: Path) -> None:
+    """The validation set's three annotators are people: the report measures the classifier
+    (HarmBench's own, the primary) against the label most of them gave, and corrects by it."""
+    from harness.reporting import analyse_run
+
+    source = DATA / "harmbench" / "text_behaviors_val_set.excerpt.json"
+    run_import(source, tmp_path / "r")
+    manifest = read_manifest(tmp_path / "r")
+    assert manifest is not None and manifest.primary_grader == "harmbench.classifier"
+    humans = {g["rater"] for g in manifest.graders if g["options"].get("human")}
+    assert humans == {"harmbench.human_0", "harmbench.human_1", "harmbench.human_2"}
+    report = analyse_run(tmp_path / "r", n_boot=200)
+    assert report.grader == "harmbench.classifier" and report.reference == "human_majority"
+    # the same figures straight from the file: most of three annotators against `cls`
+    pairs = [
+        (entry["cls"], int(sum(entry[f"human_{i}"] for i in range(3)) >= 2))
+        for entries in json.loads(source.read_text()).values()
+        for entry in entries
+    ]
+    positives = [said for said, truth in pairs if truth]
+    negatives = [said for said, truth in pairs if not truth]
+    fnr = 1 - sum(positives) / len(positives)
+    fpr = sum(negatives) / len(negatives)
+    assert (len(positives), len(negatives), round(fnr, 2), round(fpr, 2)) == (6, 10, 0.17, 0.3)
+    assert report.validity == (
+        "measured against this run's human labels: κ 0.50, no DP label, success FPR 0.30 "
+        "FNR 0.17 (n=16, this run, against `human_majority`)"
+    )  # κ by hand: observed 12/16 agree, chance (8/16)(6/16) + (8/16)(10/16) = 1/2
+    corrected = set(report.corrections["grader"])
+    assert "harmbench.classifier" in corrected and not corrected & humans
+    report_text = harness("report", tmp_path / "r", cwd=tmp_path).stdout
+    assert "do not trust its rates without human labels" not in report_text
+    assert "Judge-error correction against `human_majority`" in report_text
+
+
 def test_harmbench_multimodal_validation_set(tmp_path: Path) -> None:
     summary = run_import(
         DATA / "harmbench" / "multimodal_behaviors_val_set.excerpt.json", tmp_path / "r"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness._lazy import lazy_exports
-from harness.annotate._consensus import CONSENSUS, human_consensus
+from harness.annotate._consensus import CONSENSUS, MAJORITY, human_consensus, human_majority
 from harness.annotate._sample import ALL, STRATA, annotator_order, choose_sample, draw, sample_name
 from harness.annotate._store import (
     ADJUDICATED,
@@ -30,6 +30,7 @@ __all__ = [
     "CONSENSUS",
     "HUMAN_PREFIX",
     "LABELS",
+    "MAJORITY",
     "STRATA",
     "AnnotationStore",
     "SampleDefinition",
@@ -40,6 +41,7 @@ __all__ = [
     "choose_sample",
     "draw",
     "human_consensus",
+    "human_majority",
     "protocol_html",
     "rater_of",
     "sample_name",

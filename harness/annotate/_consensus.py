@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CONSENSUS", "human_consensus"]
+__all__ = ["CONSENSUS", "MAJORITY", "human_consensus", "human_majority"]
 
 CONSENSUS = "human_consensus"
+MAJORITY = "human_majority"
 
 
 def human_consensus(labels: pd.DataFrame, raters: Mapping[str, str]) -> pd.Series[str]:
@@ -26,3 +28,20 @@ def human_consensus(labels: pd.DataFrame, raters: Mapping[str, str]) -> pd.Serie
     agreed = agreed.where(given.nunique(axis=1) == 1) if humans else agreed
     result = labels[settled[0]].combine_first(agreed) if settled else agreed
     return result.astype(object).rename(CONSENSUS)
+
+
+def human_majority(labels: pd.DataFrame, raters: Sequence[str]) -> pd.Series[str]:
+    """Per attempt: the label more than half of `raters` who labelled it gave (imported
+    annotators, e.g. a benchmark's three), else missing. Unlike the consensus above, nobody
+    here can settle a disagreement afterwards, so most of three is taken as settled."""
+    import pandas as pd
+
+    def most(row: tuple[object, ...]) -> object:
+        given = [str(v) for v in row if isinstance(v, str)]
+        if not given:
+            return pd.NA
+        label, count = Counter(given).most_common(1)[0]
+        return label if count * 2 > len(given) else pd.NA
+
+    rows = labels[list(raters)].itertuples(index=False, name=None)
+    return pd.Series([most(r) for r in rows], index=labels.index, dtype=object, name=MAJORITY)

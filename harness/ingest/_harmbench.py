@@ -77,6 +77,9 @@ RATERS = {
     "GPTFuzz": "harmbench.gptfuzz",
     "PAIR_gpt-4-0613": "harmbench.pair_judge",  # "Rating: [[1]]" ... "Rating: [[10]]"
 }
+# the validation sets' three annotators: people, the reference every scorer above is measured by
+HUMAN_RATERS = frozenset({"harmbench.human_0", "harmbench.human_1", "harmbench.human_2"})
+PRIMARY_RATER = "harmbench.classifier"  # HarmBench's own classifier: what its results count
 PAIR_RATING = re.compile(r"Rating: \[\[(\d+)\]\]")
 LAST_ANSWER = re.compile(r"Answer:\s*(yes|no)\b[^\n]*\s*$", re.IGNORECASE)
 # what is read besides the raters; any other key is named in the import summary
@@ -125,7 +128,12 @@ class HarmBenchImporter:
                 # one test case generated again (or by several models): samples of one item
                 attempt.sample_index = seen[attempt.model, attempt.attack] if one_case else 0
                 seen[attempt.model, attempt.attack] += 1
-                raters.update({r: "HarmBench label" for r in attempt.raters})
+                raters.update(
+                    {
+                        r: "HarmBench annotator" if r in HUMAN_RATERS else "HarmBench label"
+                        for r in attempt.raters
+                    }
+                )
                 attempts.append(attempt)
         return ImportBatch(
             format=self.name,
@@ -133,6 +141,8 @@ class HarmBenchImporter:
             tally=tally,
             details={"tool": "HarmBench"},
             raters=raters,
+            human_raters=HUMAN_RATERS & raters.keys(),
+            primary=PRIMARY_RATER if PRIMARY_RATER in raters else None,
         )
 
 

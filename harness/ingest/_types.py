@@ -102,6 +102,9 @@ class ImportBatch:
     run_name: str | None = None  # a name the file suggests (a task, an eval), else the stem
     details: dict[str, Any] = field(default_factory=dict)  # tool version, run id... (manifest)
     raters: dict[str, str] = field(default_factory=dict)  # rater → what it is (for the manifest)
+    # raters whose labels are people's (a benchmark's annotators): the report's human reference
+    human_raters: frozenset[str] = frozenset()
+    primary: str | None = None  # the rater whose labels the report counts, if the format says
     fingerprint: str | None = None  # what identifies the data read; default: the file's sha256
 
 

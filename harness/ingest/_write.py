@@ -101,13 +101,17 @@ def write_batch(
     previous = read_manifest(out) or Manifest()
     graders = previous.grader_entries()
     for rater in dict.fromkeys(g.grader for g in grades):
+        human = {"human": True} if rater in batch.human_raters else {}
         graders[rater] = {
             "name": IMPORTED_GRADER,
             "id": rater,
             "rater": rater,
-            "options": {"rater": rater},
+            "options": {"rater": rater, **human},
             "primary": False,
         }
+    primary = previous.primary_grader or (batch.primary if batch.primary in graders else None)
+    if primary in graders and graders[primary].get("name") == IMPORTED_GRADER:
+        graders[primary]["primary"] = True
     write_manifest(
         out,
         Manifest(
@@ -121,7 +125,7 @@ def write_batch(
             imported_raters=batch.raters,
             label_map=mapping,
             graders=list(graders.values()),
-            primary_grader=previous.primary_grader,
+            primary_grader=primary,
             configurations=_configurations(pairs),
         ),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,15 @@ from typing import Any
 import pandas as pd
 
 from harness._errors import RunStoreError
-from harness.annotate import CONSENSUS, annotation_raters, human_consensus
+from harness.annotate import (
+    CONSENSUS,
+    MAJORITY,
+    annotation_raters,
+    human_consensus,
+    human_majority,
+)
 from harness.attacks import NO_ATTACK
-from harness.grading import Label, ValidityCard
+from harness.grading import Label, ValidityCard, measure_validity
 from harness.reporting._adaptive import adaptive_table
 from harness.reporting._cells import (
     AGREEMENT_THRESHOLD,
@@ -38,6 +44,9 @@ from harness.stats import cohen_kappa
 from harness.store import LOG_NAME, Manifest, RunStore, read_manifest
 
 __all__ = ["RunReport", "analyse_run"]
+
+# labels that decide something: an UNPARSEABLE grade or a missing one is not compared
+_DECISIONS = frozenset(label.value for label in Label if label is not Label.UNPARSEABLE)
 
 
 @dataclass
@@ -148,10 +157,12 @@ def analyse_run(
     no_tools = [name for name, d in descriptors.items() if "tools" in d and not d["tools"]]
     frame["action"] = frame["action"].mask(frame["configuration"].isin(no_tools))
     people = annotation_raters(run_dir)
+    imported_humans = _imported_humans(manifest, labels)
     if (
         reference is not None
         and reference not in labels.columns
         and not (reference == CONSENSUS and people)
+        and not (reference == MAJORITY and imported_humans)
     ):
         raise RunStoreError(
             f"reference grader '{reference}' has no grades in this run "
@@ -159,11 +170,14 @@ def analyse_run(
             file=run_dir,
             fix="pick one with --reference, or grade with `harness grade`",
         )
-    reference = reference or _human_reference(manifest, labels, people)
+    reference = reference or _human_reference(manifest, labels, people, imported_humans)
     truth = labels
     if reference == CONSENSUS:  # the annotators' labels, settled: one reference column
         kept = labels.drop(columns=[c for c in labels.columns if c in people])
         truth = kept.assign(**{CONSENSUS: human_consensus(labels, people)})
+    elif reference == MAJORITY:  # imported annotators (a benchmark's): most of them
+        kept = labels.drop(columns=imported_humans)
+        truth = kept.assign(**{MAJORITY: human_majority(labels, imported_humans)})
     prices = manifest.prices
     cells = cell_table(
         frame,
@@ -204,6 +218,10 @@ def analyse_run(
         adaptive=adaptive,
     )
     report.card, report.validity = grader_validity(manifest, chosen)
+    if reference is not None and chosen in truth.columns and chosen != reference:
+        here = _measured_here(frame, truth, chosen, reference)
+        # a card's figures stay beside this run's; a note that only says "unvalidated" goes
+        report.validity = f"{report.validity}; {here}" if report.card else here
     if reference is None and report.card is not None:
         report.card_corrections = card_corrected_rates(
             frame, labels, chosen, report.card, n_boot=n_boot, seed=seed
@@ -235,17 +253,50 @@ def _unreadable_graders(frame: pd.DataFrame, labels: pd.DataFrame) -> list[str]:
 
 
 def _human_reference(
-    manifest: Manifest, labels: pd.DataFrame, people: Mapping[str, str]
+    manifest: Manifest,
+    labels: pd.DataFrame,
+    people: Mapping[str, str],
+    imported_humans: Sequence[str] = (),
 ) -> str | None:
     """Human labels, where the run has them, are the reference for judge-error correction:
     a `human` grader's imported labels, else the consensus of the labels given on the
-    `harness annotate` page (with any adjudication)."""
+    `harness annotate` page (with any adjudication), else a benchmark's annotators that
+    `harness import` read (the one, or the label most of them gave)."""
     for entry in manifest.graders:
         if entry.get("name") == "human" and entry.get("rater") in labels.columns:
             return str(entry["rater"])
     if any(rater in labels.columns for rater in people):
         return CONSENSUS
-    return None
+    if len(imported_humans) == 1:
+        return imported_humans[0]
+    return MAJORITY if imported_humans else None
+
+
+def _imported_humans(manifest: Manifest, labels: pd.DataFrame) -> list[str]:
+    """Raters `harness import` read as people's labels (e.g. HarmBench's annotators)."""
+    return [
+        str(entry["rater"])
+        for entry in manifest.graders
+        if entry.get("name") == "imported"
+        and (entry.get("options") or {}).get("human")
+        and entry.get("rater") in labels.columns
+    ]
+
+
+def _measured_here(frame: pd.DataFrame, truth: pd.DataFrame, grader: str, reference: str) -> str:
+    """The grader against the run's own human reference, on the answers both labelled."""
+    graded = truth.loc[frame.index[frame["status"] == "OK"], [grader, reference]]
+    decided = graded[graded.isin(list(_DECISIONS)).all(axis=1)]
+    try:
+        card = measure_validity(
+            decided[grader].astype(str).tolist(),
+            decided[reference].astype(str).tolist(),
+            grader=grader,
+            dataset=f"this run, against `{reference}`",
+        )
+    except ValueError as exc:  # too few, or the humans all said the same
+        return f"not measurable against this run's human labels (`{reference}`): {exc}"
+    return f"measured against this run's human labels: {card.summary()}"
 
 
 def _kappa_matrix(labels: pd.DataFrame) -> pd.DataFrame:
@@ -308,12 +359,18 @@ def _warnings(report: RunReport, descriptors: dict[str, Any]) -> list[str]:
     else:
         unvalidated_cells = True
     for row in rows:
-        found += _cell_warnings(row, report.min_agreement, unvalidated_cells, several)
+        found += _cell_warnings(
+            row, report.min_agreement, unvalidated_cells, several, report.reference
+        )
     return found
 
 
 def _cell_warnings(
-    row: dict[str, Any], min_agreement: float, unvalidated_cells: bool, several: bool = True
+    row: dict[str, Any],
+    min_agreement: float,
+    unvalidated_cells: bool,
+    several: bool = True,
+    reference: str | None = None,
 ) -> list[str]:
     cell = f"{row['configuration']}{_attack(row['attack'], several)}"
     found = []
@@ -332,7 +389,12 @@ def _cell_warnings(
         found.append(
             f"{cell}: graders agree poorly (Gwet's AC1 {row['ac1']:.2f} < "
             f"{min_agreement:g}; {row['percent_agreement']:.1f}% agreement, alpha "
-            f"{row['alpha']:.2f}); do not trust its rates without human labels"
+            f"{row['alpha']:.2f}); "
+            + (
+                f"read its rates beside the correction against `{reference}` below"
+                if reference
+                else "do not trust its rates without human labels"
+            )
         )
     if "small_n" in flags:
         found.append(f"{cell}: only {row['valid']} valid attempts (< {SMALL_N})")
