@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -9,11 +12,14 @@ import pytest
 import yaml
 from _cli_helpers import assert_user_error, cli_env, harness
 from helpers import write_config
+from test_adaptive_attacks import write_pair_config
+from test_adaptive_resume import CRESCENDO, PAIR, reply
 
 from harness.config import load_config
+from harness.reporting import analyse_run, render
 from harness.runner import RunOptions, Shard, build_plan, run_experiment
 from harness.store import RunStore
-from harness.testing import ScriptedServer
+from harness.testing import Fault, Rule, ScriptedServer
 
 pytestmark = pytest.mark.anyio
 QUIET = RunOptions(progress=False)
@@ -53,7 +59,7 @@ async def test_merge_combines_shards_into_one_run(tmp_path: Path, server: Script
     merged = tmp_path / "merged"
     done = harness("merge", *runs, "--out", merged, cwd=tmp_path, env=cli_env(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "40 attempts, 40 grades, 0 duplicate" in done.stdout
+    assert "40 attempts, 40 grades, 0 attack steps, 0 duplicate" in done.stdout
     with RunStore(merged) as store:
         assert store.count_attempts() == 40 and store.integrity_check() == "ok"
     exported = harness("export", merged, "--format", "parquet", cwd=tmp_path, env=cli_env(tmp_path))
@@ -90,3 +96,76 @@ def test_a_shard_out_of_range_is_a_user_error(tmp_path: Path, spec: str) -> None
     config.write_text("name: x\n")
     done = harness("run", config, "--shard", spec, cwd=tmp_path, env=cli_env(tmp_path))
     assert_user_error(done, "--shard")
+
+
+# -- adaptive searches and annotations survive a merge ---------------------------------------
+N_ADAPTIVE = 4
+# one stream: PAIR's third round is where the scripted failure lands
+PAIR_1 = {**PAIR, "options": {**PAIR["options"], "n_streams": 1}}
+RETRY = RunOptions(progress=False, retry_errors=True)
+
+
+def failing_third_round() -> Rule:
+    """Every item's PAIR search fails at its third round (both tries): an ERROR attempt with
+    its first two rounds stored as steps. Crescendo's searches finish."""
+    return Rule(match="LANGUAGE MODEL OUTPUT: NO-2", faults=[Fault.http(500)] * 2 * N_ADAPTIVE)
+
+
+def adaptive_config(tmp: Path, server: ScriptedServer) -> Path:
+    tmp.mkdir()
+    return write_pair_config(tmp, server, n_items=N_ADAPTIVE, attacks=[PAIR_1, CRESCENDO])
+
+
+def step_rows(run: Path) -> list[tuple[str, ...]]:
+    with closing(sqlite3.connect(run / "store.sqlite")) as db:
+        return sorted(db.execute("SELECT * FROM attack_steps").fetchall())
+
+
+def searches(steps: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Which step of which attempt's search each is (the answers hold times and hashes)."""
+    return sorted((attempt_id, key, role) for attempt_id, _, key, role, _, _ in steps)
+
+
+def models_sent(server: ScriptedServer, since: int) -> Counter[str]:
+    return Counter(r.body["model"] for r in server.recorded()[since:])
+
+
+def report_text(run: Path) -> str:
+    """The markdown report with what names the run itself (its directory) taken out."""
+    return render(analyse_run(run, n_boot=50), "md").replace(str(run), "RUN")
+
+
+async def test_merge_keeps_adaptive_steps_so_the_merged_run_resumes_them(
+    tmp_path: Path,
+) -> None:
+    # the reference: the experiment unsharded, its failed searches then retried
+    with ScriptedServer(default_reply=reply, rules=[failing_third_round()]) as server:
+        config = load_config(adaptive_config(tmp_path / "whole", server))
+        summary, whole = await run_experiment(config, options=QUIET)
+        assert summary.statuses == {"ERROR": N_ADAPTIVE, "OK": N_ADAPTIVE}
+        first, whole_steps = len(server.recorded()), step_rows(whole)
+        await run_experiment(config, options=RETRY)
+        whole_retry = models_sent(server, first)
+    # rounds 1 and 2 of each failed PAIR search came from the store, rounds 3 and 4 were sent
+    assert whole_retry == {"a": 2 * N_ADAPTIVE, "t": 2 * N_ADAPTIVE, "j": 2 * N_ADAPTIVE}
+
+    with ScriptedServer(default_reply=reply, rules=[failing_third_round()]) as server:
+        config = load_config(adaptive_config(tmp_path / "sharded", server))
+        shards = [
+            (await run_experiment(config, options=QUIET, shard=Shard(i, 2)))[1] for i in range(2)
+        ]
+        assert all(step_rows(s) for s in shards)  # both shards ran searches
+        merged = config.output_dir  # where the unsharded config resumes
+        done = harness("merge", *shards, "--out", merged, cwd=tmp_path, env=cli_env(tmp_path))
+        assert done.returncode == 0, done.stderr
+        union = sorted(step_rows(shards[0]) + step_rows(shards[1]))
+        assert step_rows(merged) == union and len(set(union)) == len(union)
+        assert f"{len(union)} attack steps" in done.stdout
+        # the same searches as unsharded, step for step
+        assert searches(step_rows(merged)) == searches(whole_steps)
+        # the merged run, resumed unsharded, sends only what no shard had answered
+        sent = len(server.recorded())
+        summary, _ = await run_experiment(config, options=RETRY)
+        assert summary.statuses == {"OK": N_ADAPTIVE}
+        assert models_sent(server, sent) == whole_retry
+    assert report_text(merged) == report_text(whole)

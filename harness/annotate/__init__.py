@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness._lazy import lazy_exports
 from harness.annotate._consensus import CONSENSUS, human_consensus
+from harness.annotate._merge import AnnotationMerge
 from harness.annotate._sample import ALL, STRATA, annotator_order, choose_sample, draw, sample_name
 from harness.annotate._store import (
     ADJUDICATED,
@@ -31,6 +32,7 @@ __all__ = [
     "HUMAN_PREFIX",
     "LABELS",
     "STRATA",
+    "AnnotationMerge",
     "AnnotationStore",
     "SampleDefinition",
     "Settings",

@@ -21,7 +21,16 @@ def merge(
     from harness.store import merge_runs
 
     counts = merge_runs(runs, out)
+    annotated = ""
+    if "annotation_samples" in counts:
+        annotated = (
+            f", {counts['annotation_samples']} annotation samples "
+            f"({counts['annotation_samples_renamed']} renamed after their shard: several shards "
+            f"drew a different sample under one name), {counts['annotation_log']} annotation "
+            "log entries"
+        )
     typer.echo(
         f"merged {len(runs)} runs into {out}: {counts['attempts']} attempts, "
-        f"{counts['grades']} grades, {counts['duplicates']} duplicate attempts skipped"
+        f"{counts['grades']} grades, {counts['attack_steps']} attack steps{annotated}, "
+        f"{counts['duplicates']} duplicate attempts skipped (with their grades and steps)"
     )
