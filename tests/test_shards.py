@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections import Counter
 from contextlib import closing
@@ -15,10 +16,11 @@ from helpers import write_config
 from test_adaptive_attacks import write_pair_config
 from test_adaptive_resume import CRESCENDO, PAIR, reply
 
+from harness.annotate import CONSENSUS, AnnotationStore, annotation_raters, choose_sample
 from harness.config import load_config
 from harness.reporting import analyse_run, render
 from harness.runner import RunOptions, Shard, build_plan, run_experiment
-from harness.store import RunStore
+from harness.store import RunStore, merge_runs
 from harness.testing import Fault, Rule, ScriptedServer
 
 pytestmark = pytest.mark.anyio
@@ -169,3 +171,131 @@ async def test_merge_keeps_adaptive_steps_so_the_merged_run_resumes_them(
         assert summary.statuses == {"OK": N_ADAPTIVE}
         assert models_sent(server, sent) == whole_retry
     assert report_text(merged) == report_text(whole)
+
+
+def rows_of(run: Path, table: str, attempts: set[str]) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(run / "store.sqlite")) as db:
+        rows = db.execute(f"SELECT * FROM {table}").fetchall()
+    return sorted(r for r in rows if r[0] in attempts)
+
+
+async def test_an_attempt_in_two_shards_keeps_the_steps_and_grades_of_the_copy_kept(
+    tmp_path: Path,
+) -> None:
+    """Overlapping slices (shard 0/2 and 0/1 of one config): each attempt's steps and grades
+    come from the shard whose copy of it is kept, never a mix of two searches."""
+    with ScriptedServer(default_reply=reply) as server:
+        path = adaptive_config(tmp_path / "exp", server)
+        config = load_config(path)
+        half = Shard(0, 2)
+        failures = 2 * build_plan(config, half).n_items  # shard 0/2's PAIR searches all fail
+        server.add_rule(
+            Rule(match="LANGUAGE MODEL OUTPUT: NO-2", faults=[Fault.http(500)] * failures)
+        )
+        _, failed = await run_experiment(config, options=QUIET, shard=half)
+        _, whole = await run_experiment(config, options=QUIET, shard=Shard(0, 1))
+    overlap = ids(failed)
+    assert overlap and ids(whole) > overlap
+    # shard 0/2 killed mid-search: its searches' steps stored, their attempts not yet
+    killed = tmp_path / "killed"
+    shutil.copytree(failed, killed)
+    with closing(sqlite3.connect(killed / "store.sqlite")) as db, db:
+        db.execute("DELETE FROM attempts WHERE status = 'ERROR'")
+    searching = overlap - ids(killed)
+    assert searching and rows_of(killed, "attack_steps", searching)
+
+    def merged(*runs: Path) -> Path:
+        out = tmp_path / f"merged-{len(list(tmp_path.glob('merged-*')))}"
+        counts = merge_runs(runs, out)
+        assert counts["attack_steps"] == len(rows_of(out, "attack_steps", ids(out)))
+        return out
+
+    # the first shard's copy is kept: its failed searches (2 rounds each), with their grades
+    first = merged(failed, whole)
+    rest = ids(whole) - overlap
+    for table in ("attack_steps", "grades"):
+        assert rows_of(first, table, overlap) == rows_of(failed, table, overlap)
+        assert rows_of(first, table, rest) == rows_of(whole, table, rest)
+    # a search a shard left unfinished, finished by another: the finished one, whatever the order
+    for runs in [(killed, whole), (whole, killed)]:
+        out = merged(*runs)
+        assert rows_of(out, "attack_steps", searching) == rows_of(whole, "attack_steps", searching)
+        kept, others = ids(runs[0]), ids(out) - ids(runs[0])
+        assert rows_of(out, "attack_steps", ids(out)) == sorted(
+            rows_of(runs[0], "attack_steps", kept) + rows_of(runs[1], "attack_steps", others)
+        )
+
+
+def annotation_log(run: Path) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(run / "store.sqlite")) as db:
+        return db.execute(
+            "SELECT sample, rater, annotator, attempt_id, action, label, note, at "
+            "FROM annotation_log ORDER BY id"
+        ).fetchall()
+
+
+def human_grades(run: Path) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(run / "store.sqlite")) as db:
+        rows = db.execute("SELECT * FROM grades WHERE grader != 'refusal_keywords'").fetchall()
+    return sorted(rows)
+
+
+async def test_merge_carries_every_shards_annotations(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    runs = await run_shards(tmp_path, server, 3)  # shard 2 is never annotated
+    drawn = []
+    for run, annotators in [(runs[0], ["alice", "bob"]), (runs[1], ["alice"])]:
+        store = AnnotationStore(run)
+        # the same --sample 4 on each shard: one name, two different draws
+        definition, items = choose_sample(run, store, size=4, seed=0, stratify_by=[])
+        for name in annotators:
+            for i, attempt_id in enumerate(items):
+                label = None if i == 0 else "REFUSAL" if i % 2 else "COMPLIANCE"  # 0: skipped
+                store.record(
+                    sample=definition.name, annotator=name, attempt_id=attempt_id, label=label,
+                    note=f"{name} {i}",
+                )  # fmt: skip
+        drawn.append(items)
+        store.close()
+    # a sample only shard 1 drew, one of its items settled by an adjudicator
+    store = AnnotationStore(runs[1])
+    only, only_items = choose_sample(runs[1], store, size=2, seed=7, stratify_by=[])
+    store.record(
+        sample=only.name, annotator="carol", attempt_id=only_items[0], label="COMPLIANCE",
+        note="settled", adjudicating=True,
+    )  # fmt: skip
+    store.close()
+    assert drawn[0] != drawn[1] and definition.name == "n4-seed0"
+
+    merged = tmp_path / "merged"
+    done = harness("merge", *runs, "--out", merged, cwd=tmp_path, env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    log = [*annotation_log(runs[0]), *annotation_log(runs[1])]
+    assert "3 annotation samples (2 renamed" in done.stdout
+    assert f"{len(log)} annotation log entries" in done.stdout
+    # every rater, label and log entry of every shard; the two draws kept apart, by shard
+    assert annotation_raters(merged) == {
+        "human.alice": "human",
+        "human.bob": "human",
+        "adjudicated": "adjudicated",
+    }
+    assert human_grades(merged) == sorted(human_grades(runs[0]) + human_grades(runs[1]))
+    apart = {0: "n4-seed0.shard-0-of-3", 1: "n4-seed0.shard-1-of-3"}
+    renamed = [
+        (apart[i] if sample == "n4-seed0" else sample, *rest)
+        for i, run in enumerate(runs[:2])
+        for sample, *rest in annotation_log(run)
+    ]
+    assert annotation_log(merged) == renamed
+    store = AnnotationStore(merged)
+    assert {s.name for s in store.samples()} == {*apart.values(), only.name}
+    assert [store.sample_items(apart[i]) for i in (0, 1)] == drawn
+    # skips stay skips, in their sample
+    assert store.skipped("human.bob", apart[0]) == {drawn[0][0]}
+    # the sample one shard drew keeps its name: its annotators carry on with the same command
+    again, items = choose_sample(merged, store, size=2, seed=7, stratify_by=[])
+    assert (again, items) == (only, only_items)
+    store.close()
+    # the humans are the report's reference, as in an annotated run made unsharded
+    assert analyse_run(merged, n_boot=50).reference == CONSENSUS
