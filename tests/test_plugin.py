@@ -106,6 +106,28 @@ def test_installed_plugin_is_listed(tmp_path: Path, site: Path) -> None:
     assert "broken_judge" not in listed  # installed, but not an allowed distribution
 
 
+@pytest.mark.parametrize(
+    ("kind", "name", "where", "keys"),
+    [
+        ("providers", "echo", "harness_plugin_example.echo:EchoProvider", "prefix, refuse_on"),
+        ("guards", "max_length", "harness_plugin_example.length_guard:LengthGuard", "max_chars"),
+        ("reporters", "tsv", "harness_plugin_example.tsv:Tsv", None),
+        ("importers", "dialogues", "harness_plugin_example.dialogues:Dialogues", None),
+    ],
+)
+def test_installed_plugins_of_every_kind_are_listed(
+    tmp_path: Path, site: Path, kind: str, name: str, where: str, keys: str | None
+) -> None:
+    listed = harness("list", kind, cwd=tmp_path, env=plugin_env(tmp_path, site, EXAMPLE))
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    mine = next(i for i, line in enumerate(lines) if line.split()[:2] == [name, where])
+    own = {"providers": "openai", "guards": "keywords", "reporters": "md", "importers": "flat"}
+    assert lines[0].split()[0] == own[kind]  # the harness's own first, then the plugins
+    if keys is not None:  # a plugin's own config keys are where a user can find them
+        assert lines[mine + 1].strip() == f"own keys: {keys}"
+
+
 def test_plugin_grades_an_imported_run(tmp_path: Path, site: Path) -> None:
     run_dir = imported_run(tmp_path)
     env = plugin_env(tmp_path, site, EXAMPLE)

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import sqlite3
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -158,8 +159,11 @@ async def test_rpm_limit_spaces_requests(tmp_path: Path, server: ScriptedServer)
     await _execute_counting(tmp_path, server, concurrency=8, rpm=1200)
     times = sorted(r.received_at for r in server.recorded())
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    # 1200 rpm is one request per 50 ms; allow scheduling jitter on the low side only
-    assert min(gaps) >= 0.04 and len(times) == 12
+    # 1200 rpm is one request per 50 ms. Each arrival carries both processes' scheduling
+    # jitter, so on a loaded machine one gap can be short while its neighbour is long: the
+    # span and the typical gap are what the limit fixes (no limit: all 12 arrive at once)
+    assert len(times) == 12
+    assert times[-1] - times[0] >= 11 * 0.05 - 0.03 and statistics.median(gaps) >= 0.045
 
 
 async def test_stop_keeps_finished_attempts_and_resume_completes(

@@ -15,8 +15,13 @@ import httpx
 import pytest
 import trustme
 
-from harness.providers import ConnectionFailed, JsonEndpoint, RequestTimeout, make_transport
-from harness.providers._transport import PooledTransport
+from harness.providers import (
+    ConnectionFailed,
+    JsonEndpoint,
+    PooledTransport,
+    RequestTimeout,
+    make_transport,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -240,3 +245,4 @@ async def test_json_endpoint_maps_transport_errors() -> None:
     assert parsed == {"ok": True} and seconds >= 0
     assert json.loads(s.requests[0].split(b"\r\n\r\n", 1)[1]) == {"q": 1}
     assert b"authorization: Bearer k" in s.requests[0]
+    assert b"user-agent: harness/" in s.requests[0] and b"accept: application/json" in s.requests[0]

@@ -37,6 +37,8 @@ class ImportColumns:
 
 @importer("flat")
 class FlatImporter:
+    """A flat table (CSV, JSON Lines, JSON, Parquet, `hf:` dataset): one attempt per row."""
+
     name = "flat"
     expects = (
         "a CSV or Parquet table, or JSON/JSON Lines rows of plain values, with a prompt and "

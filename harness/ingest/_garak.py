@@ -44,6 +44,8 @@ DEFAULT_THRESHOLD = 0.5
 
 @importer("garak")
 class GarakImporter:
+    """garak's report JSONL (attempt entries and their detector results)."""
+
     name = "garak"
     expects = "garak report.jsonl (JSON Lines with entry_type: start_run setup, attempt, eval...)"
 

@@ -87,6 +87,8 @@ API_ERROR = "$ERROR$"  # api_models.py: what every API model returns after its l
 
 @importer("harmbench")
 class HarmBenchImporter:
+    """HarmBench's completions and classifier results files."""
+
     name = "harmbench"
     expects = 'HarmBench completions/results JSON ({behavior_id: [{"test_case", "generation"}]})'
 

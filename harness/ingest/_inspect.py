@@ -53,6 +53,8 @@ FIX = "import the log Inspect wrote (inspect log dump / .eval), unedited"
 
 @importer("inspect")
 class InspectImporter:
+    """Inspect AI logs (.eval or .json): samples, their scores and model usage."""
+
     name = "inspect"
     expects = "Inspect AI log (.eval zip with header.json, or JSON {version, eval, samples})"
 

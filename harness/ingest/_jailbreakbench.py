@@ -33,6 +33,8 @@ __all__ = ["JailbreakBenchImporter"]
 
 @importer("jailbreakbench")
 class JailbreakBenchImporter:
+    """JailbreakBench's artifact files (prompts, responses, jailbroken judgements)."""
+
     name = "jailbreakbench"
     expects = "JailbreakBench artifact JSON ({parameters: {method, model}, jailbreaks: [...]})"
 

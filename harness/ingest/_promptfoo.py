@@ -40,6 +40,8 @@ PROVIDER_ERROR = 2  # promptfoo's ResultFailureReason.ERROR (1 is ASSERT: a grad
 
 @importer("promptfoo")
 class PromptfooImporter:
+    """promptfoo's results JSON (`promptfoo eval -o results.json`)."""
+
     name = "promptfoo"
     expects = "promptfoo JSON export ({evalId, results: {results: [...], prompts, stats}})"
 

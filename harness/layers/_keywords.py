@@ -30,6 +30,8 @@ class KeywordOptions(GuardOptions):
 
 @guard_kind("keywords")
 class KeywordGuard:
+    """Blocks a message that contains one of the phrases or matches one of the patterns."""
+
     Options = KeywordOptions
 
     @classmethod

@@ -76,6 +76,8 @@ class ModelGuardOptions(GuardOptions):
 
 @guard_kind("model")
 class ModelGuard:
+    """Asks a declared model whether a message is safe, and blocks what it says is not."""
+
     Options = ModelGuardOptions
     calls = True
 

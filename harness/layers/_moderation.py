@@ -48,6 +48,8 @@ class ModerationOptions(GuardOptions):
 
 @guard_kind("moderation")
 class ModerationGuard:
+    """An OpenAI-compatible moderation endpoint; blocks what it flags or scores past a threshold."""
+
     Options = ModerationOptions
     calls = True
 

@@ -1,4 +1,5 @@
-"""Model providers: OpenAI-compatible and Anthropic APIs over httpx transports; llama.cpp.
+"""Model providers: OpenAI-compatible and Anthropic APIs over httpx transports (our own pooled
+HTTP/1.1 one by default, `PooledTransport`); llama.cpp.
 
 Each is registered in the `harness.providers` entry-point group (see `_registry`), as a
 third-party provider is.
@@ -27,6 +28,7 @@ from harness.providers._registry import (
     request_identity,
     serial,
 )
+from harness.providers._transport import PooledTransport
 from harness.providers._types import (
     ChatRequest,
     ConnectionFailed,
@@ -61,6 +63,7 @@ __all__ = [
     "ModerationResult",
     "OpenAIProvider",
     "PermanentError",
+    "PooledTransport",
     "Provider",
     "ProviderClass",
     "ProviderError",

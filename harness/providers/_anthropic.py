@@ -35,6 +35,8 @@ FINISH_REASONS = {
 
 @provider("anthropic")
 class AnthropicProvider:
+    """Anthropic's messages API (system prompt apart, `tool_use` blocks)."""
+
     @classmethod
     def from_spec(
         cls, spec: ModelSpec, *, api_key: str | None, base_dir: Path, name: str

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from harness._version import __version__
 from harness.providers._transport import PooledTransport
 from harness.providers._types import (
     ChatRequest,
@@ -33,6 +34,7 @@ RETRYABLE_STATUS = {408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529}
 # rejections of a request's content; an auth or not-found error is not about the tools
 _PROBED_STATUS = {400, 422}
 _TOOL_KEYS = ("tools", "tool_choice")
+_DEFAULT_HEADERS = {"accept": "application/json", "user-agent": f"harness/{__version__}"}
 
 
 def make_transport(concurrency: int, base_url: str | None = None) -> httpx.AsyncBaseTransport:
@@ -71,7 +73,10 @@ class JsonEndpoint:
     ) -> None:
         self._transport = transport
         self.url = httpx.URL(url)
-        self._headers = httpx.Headers({**headers, "content-type": "application/json"})
+        # a client's usual headers: some gateways refuse a request without a User-Agent
+        self._headers = httpx.Headers(
+            {**_DEFAULT_HEADERS, **headers, "content-type": "application/json"}
+        )
         self.timeout = timeout
         # the transport's own per-operation timeouts; the whole request has `timeout` too
         self._extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}

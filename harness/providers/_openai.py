@@ -29,6 +29,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 @provider("openai")
 class OpenAIProvider:
+    """OpenAI's chat completions API, and every server that speaks it (vLLM, llama.cpp, ...)."""
+
     @classmethod
     def from_spec(
         cls, spec: ModelSpec, *, api_key: str | None, base_dir: Path, name: str

@@ -175,6 +175,7 @@ class _Connection(asyncio.Protocol):
     def _next_cycle(self) -> None:
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
             self._h11.start_next_cycle()
+            self._heard = False  # an end of file while idle is a close, not the end of a body
             self.idle_since = time.monotonic()
         # otherwise (Connection: close, a body ended by closing) `reusable` is now False
 
