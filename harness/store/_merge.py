@@ -115,7 +115,7 @@ def _copy(
             f"INSERT OR IGNORE INTO attempts ({columns}) SELECT {columns} "
             "FROM shard.attempts ORDER BY rowid"
         )
-        # the attempts this shard's copy of was kept: rows appended past the last one
+        # the attempts kept from this shard (not another's copy): the rows appended
         db.execute("DROP TABLE IF EXISTS temp.kept")
         db.execute(
             "CREATE TEMP TABLE kept AS SELECT attempt_id FROM main.attempts WHERE rowid > ?",
@@ -136,7 +136,8 @@ def _copy(
             annotations(db)
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # a half-copied shard is not left in the merged run
+            db.execute("ROLLBACK")
         raise
     finally:
         db.execute("DROP TABLE IF EXISTS temp.kept")
