@@ -16,6 +16,7 @@ from helpers import write_config
 from test_adaptive_attacks import write_pair_config
 from test_adaptive_resume import CRESCENDO, PAIR, reply
 
+from harness._errors import RunStoreError
 from harness.annotate import CONSENSUS, AnnotationStore, annotation_raters, choose_sample
 from harness.config import load_config
 from harness.reporting import analyse_run, render
@@ -268,6 +269,9 @@ async def test_merge_carries_every_shards_annotations(
     store.close()
     assert drawn[0] != drawn[1] and definition.name == "n4-seed0"
 
+    # without a copier of the annotation tables, a merge refuses rather than drop them
+    with pytest.raises(RunStoreError, match="annotation_items"):
+        merge_runs(runs, tmp_path / "without")
     merged = tmp_path / "merged"
     done = harness("merge", *runs, "--out", merged, cwd=tmp_path, env=cli_env(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -299,3 +303,14 @@ async def test_merge_carries_every_shards_annotations(
     store.close()
     # the humans are the report's reference, as in an annotated run made unsharded
     assert analyse_run(merged, n_boot=50).reference == CONSENSUS
+
+
+async def test_a_table_the_merge_would_not_copy_is_refused(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    runs = await run_shards(tmp_path, server, 2)
+    with closing(sqlite3.connect(runs[1] / "store.sqlite")) as db:
+        db.execute("CREATE TABLE notes_of_a_newer_harness (attempt_id TEXT, note TEXT)")
+    done = harness("merge", *runs, "--out", tmp_path / "m", cwd=tmp_path, env=cli_env(tmp_path))
+    assert_user_error(done, str(runs[1]), "notes_of_a_newer_harness")
+    assert not (tmp_path / "m").exists()

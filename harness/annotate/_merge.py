@@ -13,10 +13,9 @@ the same items, keeps its name, so its annotators carry on with the same command
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from harness.annotate._store import SCHEMA
@@ -52,14 +51,17 @@ class AnnotationMerge:
         )
         return cls(tuple(samples is not None for samples in drawn), renames)
 
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset(_TABLES)
+
     def create(self, db: sqlite3.Connection) -> None:
         db.executescript(SCHEMA)
 
-    def copier(self, index: int) -> Callable[[sqlite3.Connection], None] | None:
-        """Copies shard `index` (attached as `shard`) inside the caller's transaction."""
-        return partial(self._copy, index) if self.annotated[index] else None
-
-    def _copy(self, index: int, db: sqlite3.Connection) -> None:
+    def copy(self, index: int, db: sqlite3.Connection) -> None:
+        """Shard `index` (attached as `shard`), inside the merge's transaction."""
+        if not self.annotated[index]:
+            return
         db.execute("CREATE TEMP TABLE IF NOT EXISTS renames (old TEXT PRIMARY KEY, new TEXT)")
         db.execute("DELETE FROM temp.renames")
         db.executemany("INSERT INTO temp.renames VALUES (?, ?)", self.renames[index].items())

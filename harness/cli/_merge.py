@@ -18,9 +18,10 @@ def merge(
     out: Annotated[Path, typer.Option(help="new run directory for the merged run")],
 ) -> None:
     """Combine the shard runs of one experiment (harness run --shard i/N) into one run."""
+    from harness.annotate import AnnotationMerge
     from harness.store import merge_runs
 
-    counts = merge_runs(runs, out)
+    counts = merge_runs(runs, out, extra=[AnnotationMerge.plan])
     annotated = ""
     if "annotation_samples" in counts:
         annotated = (

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import closing
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from harness._errors import RunStoreError
 from harness.core import Manifest, read_manifest, write_manifest
@@ -18,23 +19,51 @@ from harness.store._store import (
     RunStore,
 )
 
-if TYPE_CHECKING:
-    from harness.annotate import AnnotationMerge
-
-__all__ = ["MergeSummary", "merge_runs"]
+__all__ = ["MergeSummary", "ShardTables", "TablesPlanner", "merge_runs"]
 
 MergeSummary = dict[str, int]
+# the tables of a run this module writes; any other is another package's (see ShardTables)
+OWN_TABLES = frozenset({"meta", "attempts", "grades", "attack_steps", "requests"})
 
 
-def merge_runs(sources: Sequence[Path], out: Path) -> MergeSummary:
-    """Copy every shard's attempts, grades, requests, adaptive-attack steps and annotations
-    into `out`, refusing shards of other configs.
+class ShardTables(Protocol):
+    """Tables of a run that another package owns (the annotations), copied by it."""
+
+    @property
+    def tables(self) -> frozenset[str]:
+        """The names of the tables it copies."""
+
+    def create(self, db: sqlite3.Connection) -> None:
+        """Its tables in the merged store (outside any transaction)."""
+
+    def copy(self, index: int, db: sqlite3.Connection) -> None:
+        """Shard `index`'s rows, the shard attached as `shard`, in the merge's transaction:
+        after the shard's attempts, so `temp.kept` holds the ones kept from it."""
+
+    def counts(self, db: sqlite3.Connection) -> dict[str, int]:
+        """What the merged run holds, for the summary."""
+
+
+# (shard stores, their shards as i/N) -> the copier, or None when no shard has the tables
+TablesPlanner = Callable[[Sequence[Path], Sequence[str | None]], ShardTables | None]
+
+
+def merge_runs(
+    sources: Sequence[Path], out: Path, extra: Sequence[TablesPlanner] = ()
+) -> MergeSummary:
+    """Copy every shard's attempts, grades, requests and adaptive-attack steps into `out`,
+    refusing shards of other configs; `extra` copy the tables other packages keep in a run
+    (`harness merge` passes the annotations'). A shard holding a table nobody copies is
+    refused, never merged without it.
 
     An attempt held by several shards (overlapping slices) is kept from the first that holds
     it, with that shard's grades and steps: those of another shard's copy belong to a reply
     that is not kept."""
     manifests = [_manifest(source) for source in sources]
     _refuse_inconsistent(sources, manifests)
+    stores = [source / DB_NAME for source in sources]
+    plans = [p for p in (plan(stores, [m.shard for m in manifests]) for plan in extra) if p]
+    _refuse_unknown_tables(sources, frozenset().union(OWN_TABLES, *(p.tables for p in plans)))
     if (out / DB_NAME).exists():
         raise RunStoreError(
             "the output directory already holds a run", file=out, fix="merge into a new directory"
@@ -43,16 +72,14 @@ def merge_runs(sources: Sequence[Path], out: Path) -> MergeSummary:
     counts: MergeSummary = {"attempts": 0, "grades": 0, "duplicates": 0, "attack_steps": 0}
     for source in sources:
         RunStore(source).close()  # a shard of an older harness gains the columns this one writes
-    annotations = _annotations(sources, manifests)
     with closing(sqlite3.connect(out / DB_NAME, isolation_level=None)) as db:
-        if annotations is not None:
-            annotations.create(db)
-        for index, source in enumerate(sources):
-            copier = annotations.copier(index) if annotations is not None else None
-            _copy(db, source / DB_NAME, counts, copier)
+        for plan in plans:
+            plan.create(db)
+        for index, store in enumerate(stores):
+            _copy(db, store, counts, [partial(plan.copy, index) for plan in plans])
         counts["attack_steps"] = db.execute("SELECT COUNT(*) FROM attack_steps").fetchone()[0]
-        if annotations is not None:
-            counts |= annotations.counts(db)
+        for plan in plans:
+            counts |= plan.counts(db)
     with RunStore(out) as merged:
         merged.build_read_indexes()  # in bulk, once: a report of the merged run reads them
     write_manifest(out, _merged_manifest(manifests, sources, counts))
@@ -76,10 +103,19 @@ def _manifest(source: Path) -> Manifest:
     return manifest
 
 
-def _annotations(sources: Sequence[Path], manifests: Sequence[Manifest]) -> AnnotationMerge | None:
-    from harness.annotate import AnnotationMerge  # the annotation tables are its to know
-
-    return AnnotationMerge.plan([s / DB_NAME for s in sources], [m.shard for m in manifests])
+def _refuse_unknown_tables(sources: Sequence[Path], copied: frozenset[str]) -> None:
+    for source in sources:
+        with closing(sqlite3.connect(source / DB_NAME)) as db:
+            rows = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        left = sorted({str(r[0]) for r in rows} - copied)
+        if left:
+            raise RunStoreError(
+                f"the run holds tables this merge would not copy: {', '.join(left)}",
+                file=source,
+                fix="merge with `harness merge` of the harness version that wrote them",
+            )
 
 
 def _refuse_inconsistent(sources: Sequence[Path], manifests: Sequence[Manifest]) -> None:
@@ -103,7 +139,7 @@ def _copy(
     db: sqlite3.Connection,
     source: Path,
     counts: MergeSummary,
-    annotations: Callable[[sqlite3.Connection], None] | None,
+    extra: Sequence[Callable[[sqlite3.Connection], None]],
 ) -> None:
     db.execute("ATTACH DATABASE ? AS shard", (str(source),))
     try:
@@ -132,8 +168,8 @@ def _copy(
         # what every shard spent, so a resume or a re-grade of the merged run counts it
         requests = ", ".join(REQUEST_COLUMNS)
         db.execute(f"INSERT INTO requests ({requests}) SELECT {requests} FROM shard.requests")
-        if annotations is not None:
-            annotations(db)
+        for copy in extra:
+            copy(db)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:  # a half-copied shard is not left in the merged run
