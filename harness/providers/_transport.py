@@ -55,11 +55,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         timeouts = request.extensions.get("timeout", {})
         origin = _origin(request.url)
         with _mapped(request):
-            try:
-                async with asyncio.timeout(timeouts.get("pool")):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise httpx.PoolTimeout("no free connection in time", request=request) from None
+            await self._acquire(timeouts.get("pool"), request)
             try:
                 connection = self._take_idle(origin) or await self._connect(
                     origin, timeouts.get("connect"), request
@@ -85,6 +81,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": bytes(response.reason)},
         )
+
+    async def _acquire(self, within: float | None, request: httpx.Request) -> None:
+        if within is None or not self._slots.locked():  # no timer for a wait that cannot be
+            await self._slots.acquire()
+            return
+        try:
+            async with asyncio.timeout(within):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no free connection in time", request=request) from None
 
     def _take_idle(self, origin: _Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -164,11 +170,14 @@ class _Connection(asyncio.Protocol):
         except h11.LocalProtocolError as exc:
             raise httpx.LocalProtocolError(str(exc), request=request) from exc
         self._socket.write(data)
-        try:
-            async with asyncio.timeout(within):
-                reply = await self._reply
-        except TimeoutError:
-            raise httpx.ReadTimeout(f"no reply within {within:g}s", request=request) from None
+        if within is None:  # the caller's own deadline bounds it (see JsonEndpoint)
+            reply = await self._reply
+        else:
+            try:
+                async with asyncio.timeout(within):
+                    reply = await self._reply
+            except TimeoutError:
+                raise httpx.ReadTimeout(f"no reply within {within:g}s", request=request) from None
         self._next_cycle()
         return reply
 
