@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness._lazy import lazy_exports
 from harness.annotate._consensus import CONSENSUS, MAJORITY, human_consensus, human_majority
+from harness.annotate._merge import AnnotationMerge
 from harness.annotate._sample import ALL, STRATA, annotator_order, choose_sample, draw, sample_name
 from harness.annotate._store import (
     ADJUDICATED,
@@ -32,6 +33,7 @@ __all__ = [
     "LABELS",
     "MAJORITY",
     "STRATA",
+    "AnnotationMerge",
     "AnnotationStore",
     "SampleDefinition",
     "Settings",

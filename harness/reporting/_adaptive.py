@@ -62,9 +62,11 @@ def adaptive_table(
     """Empty (with its columns) when the run has no adaptive-attack attempt."""
     frame = store.attempts_frame(_READ)
     frame = frame[frame["attack_trace"].notna()]
+    # in the main table's order (configuration, then attack): not the order attempts were
+    # stored, which differs between two runs of one experiment (sharded, or finishing sooner)
     rows = [
         _row(keys, group, prices or {})
-        for keys, group in frame.groupby(["configuration", "attack"], sort=False)
+        for keys, group in frame.groupby(["configuration", "attack"], sort=True)
     ]
     return pd.DataFrame(rows, columns=ADAPTIVE_COLUMNS)
 

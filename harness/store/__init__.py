@@ -15,7 +15,7 @@ from harness.core import (
     read_manifest,
     write_manifest,
 )
-from harness.store._merge import merge_runs
+from harness.store._merge import ShardTables, TablesPlanner, merge_runs
 from harness.store._scrub import Scrubber
 from harness.store._store import (
     ATTEMPT_COLUMNS,
@@ -45,8 +45,10 @@ __all__ = [
     "RequestRecord",
     "RunStore",
     "Scrubber",
+    "ShardTables",
     "Snapshot",
     "Status",
+    "TablesPlanner",
     "merge_runs",
     "now_iso",
     "read_manifest",
